@@ -1,0 +1,89 @@
+"""The core both front doors call: routes a transport-neutral request to remote write or read."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from connector.auth import Identity, identity_for
+from connector.config import Settings
+from connector.errors import HTTPError
+from connector.http import Request, Response
+from connector.log import logger
+from connector.outcome import WriteOutcome
+from connector.prom.write_codec import decode_write_request
+from connector.timestream.clients import ClientCache
+from connector.timestream.records import plan_calls, translate
+from connector.timestream.writer import Writer
+
+Handler = Callable[[Request, Identity], Response]
+
+
+class Connector:
+    """One instance per process: holds the settings, the client cache and the write pool."""
+
+    def __init__(self, settings: Settings, clients: ClientCache | None = None) -> None:
+        self.settings = settings
+        self.clients = clients or ClientCache(settings)
+        self.writer = Writer(settings.write_concurrency, settings.max_attempts)
+        self._routes: dict[tuple[str, str], Handler] = {
+            ("POST", "/write"): self.write,
+            ("POST", "/read"): self.read,
+        }
+
+    def handle(self, request: Request) -> Response:
+        """Answer one request; every failure becomes a status code, never an exception."""
+        path = _normalise(request.path)
+        if path == "/healthz":
+            return Response.text(200, "ok") if request.method in ("GET", "HEAD") else _not_allowed("GET")
+        handler = self._routes.get((request.method, path))
+        if handler is None:
+            if any(route_path == path for _, route_path in self._routes):
+                return _not_allowed("POST")
+            return Response.text(404, f"no route for {request.method} {request.path[:200]}")
+        try:
+            identity = identity_for(request.headers, self.settings.sigv4)
+            return handler(request, identity)
+        except HTTPError as exc:
+            if exc.status >= 500:
+                logger().error("request failed", extra={"path": path, "status": exc.status, "reason": exc.message})
+            else:
+                logger().info("request refused", extra={"path": path, "status": exc.status, "reason": exc.message})
+            return Response.text(exc.status, exc.message, exc.headers)
+        except Exception:
+            logger().exception("unexpected error", extra={"path": path})
+            return Response.text(500, "internal error in the connector; see its logs")
+
+    def deadline(self, request: Request) -> float:
+        budget = time.monotonic() + self.settings.request_timeout
+        return min(budget, request.deadline) if request.deadline is not None else budget
+
+    def write(self, request: Request, identity: Identity) -> Response:
+        message = decode_write_request(request.headers, request.body, self.settings.max_body_bytes)
+        translation = translate(message.timeseries)
+        outcome = WriteOutcome(
+            samples=len(translation.records) + sum(translation.invalid.values()),
+            invalid=translation.invalid,
+            ignored=translation.ignored,
+        )
+        if translation.records:
+            calls = plan_calls(translation.records)
+            client = self.clients.write_client(identity)
+            db, table = self.settings.database, self.settings.table
+            outcome.result = self.writer.write(client, db, table, calls, self.deadline(request))
+        response = outcome.response()
+        log = logger().info if response.status < 400 else logger().warning
+        log("remote write", extra={"status": response.status, "identity": identity.access_key_id, **outcome.summary()})
+        return response
+
+    def read(self, request: Request, identity: Identity) -> Response:
+        return Response.text(501, "remote read is not implemented yet")
+
+
+def _normalise(path: str) -> str:
+    path = path.split("?", 1)[0]
+    return path.rstrip("/") or "/"
+
+
+def _not_allowed(method: str) -> Response:
+    return Response.text(405, f"method not allowed; use {method}", {"Allow": method})

@@ -1,0 +1,96 @@
+"""Settings from the environment, validated once; every error names the variable at fault."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+AUTH_MODES = ("basic", "sigv4")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: str = "PrometheusDatabase"
+    table: str = "PrometheusMetricsTable"
+    region: str = "us-east-1"
+    log_level: str = "INFO"
+    auth_mode: str = "basic"
+    write_endpoint: str | None = None
+    query_endpoint: str | None = None
+    # Concurrent WriteRecords calls per request: IO-bound, so more than the vCPUs.
+    write_concurrency: int = 16
+    # Seconds one Timestream call may take before it counts as failed and may be retried.
+    call_timeout: float = 10.0
+    # Whole-request budget, below API Gateway's 30 s integration timeout.
+    request_timeout: float = 27.0
+    # Attempts per WriteRecords call for throttling, 5xx and timeouts, within the deadline.
+    max_attempts: int = 4
+    # Largest decompressed request body accepted (bytes).
+    max_body_bytes: int = 64 * 1024 * 1024
+    # Clients kept per identity; the least recently used is dropped beyond this.
+    client_cache_size: int = 64
+
+    @property
+    def sigv4(self) -> bool:
+        return self.auth_mode == "sigv4"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        defaults = cls()
+        auth_mode = env.get("AUTH_MODE", defaults.auth_mode).strip().lower()
+        if auth_mode not in AUTH_MODES:
+            raise ConfigError(f"AUTH_MODE must be one of {', '.join(AUTH_MODES)}, got {auth_mode!r}")
+        return cls(
+            database=_name(env, "DEFAULT_DATABASE", defaults.database),
+            table=_name(env, "DEFAULT_TABLE", defaults.table),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or defaults.region,
+            log_level=env.get("LOG_LEVEL", defaults.log_level).upper(),
+            auth_mode=auth_mode,
+            write_endpoint=env.get("TIMESTREAM_WRITE_ENDPOINT") or None,
+            query_endpoint=env.get("TIMESTREAM_QUERY_ENDPOINT") or None,
+            write_concurrency=_int(env, "WRITE_CONCURRENCY", defaults.write_concurrency, 1, 64),
+            call_timeout=_float(env, "TIMESTREAM_CALL_TIMEOUT", defaults.call_timeout, 0.1, 60),
+            request_timeout=_float(env, "REQUEST_TIMEOUT", defaults.request_timeout, 0.5, 900),
+            max_attempts=_int(env, "WRITE_MAX_ATTEMPTS", defaults.max_attempts, 1, 20),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", defaults.max_body_bytes, 1024, 1 << 30),
+            client_cache_size=_int(env, "CLIENT_CACHE_SIZE", defaults.client_cache_size, 1, 10000),
+        )
+
+
+def _name(env: Mapping[str, str], var: str, default: str) -> str:
+    value = env.get(var, default).strip()
+    if not 3 <= len(value) <= 256:
+        raise ConfigError(f"{var} must be a Timestream name of 3 to 256 characters, got {value!r}")
+    return value
+
+
+def _int(env: Mapping[str, str], var: str, default: int, low: int, high: int) -> int:
+    raw = env.get(var)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{var} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{var} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], var: str, default: float, low: float, high: float) -> float:
+    raw = env.get(var)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{var} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{var} must be between {low} and {high}, got {value}")
+    return value

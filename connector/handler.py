@@ -1,0 +1,91 @@
+"""AWS Lambda entry point: API Gateway HTTP API (payload 2.0) and REST API (1.0) events <-> the core."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from typing import Any
+
+from connector.app import Connector
+from connector.config import Settings
+from connector.http import Headers, Request, Response
+
+# Leave this much of the Lambda's remaining time to send the answer before the platform kills it.
+_LAMBDA_MARGIN_SECONDS = 1.5
+
+_connector: Connector | None = None
+
+
+def connector() -> Connector:
+    """Built on first use and reused across invocations of the same execution environment."""
+    global _connector
+    if _connector is None:
+        _connector = Connector(Settings.from_env())
+    return _connector
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    try:
+        request = request_from_event(event, _deadline(context))
+    except ValueError as exc:
+        return response_to_event(Response.text(400, str(exc)), event)
+    return response_to_event(connector().handle(request), event)
+
+
+def request_from_event(event: dict[str, Any], deadline: float | None = None) -> Request:
+    """The transport-neutral request in an API Gateway event of either payload version."""
+    if event.get("version") == "2.0":
+        http = event.get("requestContext", {}).get("http", {})
+        method = http.get("method", "")
+        path = _strip_stage(event.get("rawPath") or http.get("path", "/"), event)
+        headers = Headers(event.get("headers") or {})
+        if event.get("cookies"):
+            headers = Headers({**headers, "cookie": "; ".join(event["cookies"])})
+    else:
+        method = event.get("httpMethod", "")
+        path = event.get("path") or "/"
+        multi = event.get("multiValueHeaders") or {}
+        single = event.get("headers") or {}
+        headers = Headers({**{k: ",".join(v) for k, v in multi.items() if v}, **single})
+    return Request(method.upper(), path, headers, _body(event), deadline)
+
+
+def response_to_event(response: Response, event: dict[str, Any]) -> dict[str, Any]:
+    """API Gateway wants binary bodies base64-encoded and flagged."""
+    result: dict[str, Any] = {
+        "statusCode": response.status,
+        "headers": dict(response.headers),
+        "body": base64.b64encode(response.body).decode("ascii"),
+        "isBase64Encoded": True,
+    }
+    if event.get("version") != "2.0":
+        result["multiValueHeaders"] = {}
+    return result
+
+
+def _body(event: dict[str, Any]) -> bytes:
+    body = event.get("body")
+    if body is None:
+        return b""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("event body is flagged base64 but is not valid base64") from None
+    # Without the flag API Gateway passed the body as text (binary media types not configured).
+    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+
+
+def _strip_stage(path: str, event: dict[str, Any]) -> str:
+    stage = event.get("requestContext", {}).get("stage")
+    if stage and stage != "$default" and path.startswith(f"/{stage}/"):
+        return path[len(stage) + 1 :]
+    return path
+
+
+def _deadline(context: Any) -> float | None:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return time.monotonic() + max(0.0, remaining() / 1000 - _LAMBDA_MARGIN_SECONDS)

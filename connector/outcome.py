@@ -1,0 +1,88 @@
+"""The HTTP answer to a remote write: Prometheus retries 5xx and drops the batch on any other 4xx."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from connector.http import Response
+from connector.timestream.errors import Kind
+from connector.timestream.writer import WriteResult
+
+RETRY_AFTER_SECONDS = "2"
+_REASONS_SHOWN = 5
+
+
+@dataclass
+class WriteOutcome:
+    samples: int = 0
+    invalid: Counter[str] = field(default_factory=Counter)
+    ignored: Counter[str] = field(default_factory=Counter)
+    result: WriteResult = field(default_factory=WriteResult)
+
+    @property
+    def written(self) -> int:
+        return self.result.written
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.invalid.values()) + sum(self.result.rejected.values())
+
+    def summary(self) -> dict[str, object]:
+        """Counts for the log line every write emits."""
+        return {
+            "samples": self.samples,
+            "written": self.written,
+            "invalid": dict(self.invalid),
+            "rejected": dict(self.result.rejected),
+            "ignored": dict(self.ignored),
+            "failed": self.result.failed,
+            "unfinished": self.result.unfinished,
+            "attempts": self.result.attempts,
+        }
+
+    def response(self) -> Response:
+        """Retry beats credentials beats invalid data: a resend can only help in the first case."""
+        headers = {"X-Prometheus-Remote-Write-Samples-Written": str(self.written)}
+        failures = self.result.failures
+        if self.result.unfinished:
+            return Response.text(
+                504,
+                f"Timestream did not finish in time: {self.result.unfinished} samples unconfirmed; "
+                f"{self.written} of {self.samples} written. Retry the batch.",
+                {**headers, "Retry-After": RETRY_AFTER_SECONDS},
+            )
+        retry = [f for f in failures if f.kind in (Kind.RETRYABLE, Kind.THROTTLED, Kind.MISSING)]
+        if retry:
+            throttled = any(f.kind is Kind.THROTTLED for f in retry)
+            first = retry[0]
+            status = 503 if throttled or first.kind is Kind.MISSING else 502
+            return Response.text(
+                status,
+                f"Timestream {first.code}: {first.message}; {self.result.failed} samples not written, "
+                f"{self.written} of {self.samples} written. Retry the batch.",
+                {**headers, "Retry-After": RETRY_AFTER_SECONDS},
+            )
+        for kind, status in ((Kind.UNAUTHENTICATED, 401), (Kind.FORBIDDEN, 403)):
+            denied = [f for f in failures if f.kind is kind]
+            if denied:
+                extra = {"WWW-Authenticate": 'Basic realm="prometheus-timestream"'} if status == 401 else {}
+                return Response.text(status, f"Timestream {denied[0].code}: {denied[0].message}", {**headers, **extra})
+        invalid_calls = [f for f in failures if f.kind is Kind.INVALID]
+        if self.dropped or invalid_calls:
+            return Response.text(400, self._invalid_text(invalid_calls), headers)
+        return Response(204, b"", headers)
+
+    def _invalid_text(self, invalid_calls: list) -> str:  # type: ignore[type-arg]
+        lost = self.dropped + sum(f.records for f in invalid_calls)
+        reasons = Counter(self.invalid)
+        reasons.update(self.result.rejected)
+        for failure in invalid_calls:
+            reasons[f"Timestream {failure.code}: {failure.message}"] += failure.records
+        shown = "; ".join(f"{count} x {reason}" for reason, count in reasons.most_common(_REASONS_SHOWN))
+        more = len(reasons) - _REASONS_SHOWN
+        tail = f"; and {more} more reasons" if more > 0 else ""
+        return (
+            f"{lost} of {self.samples} samples could not be stored and will not be on retry "
+            f"({self.written} written): {shown}{tail}"
+        )

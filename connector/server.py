@@ -1,0 +1,93 @@
+"""Standalone HTTP server: the same core as the Lambda handler, behind the standard library's server."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from connector.app import Connector
+from connector.http import Headers, Request, Response
+
+# A remote-write batch is a few hundred KB; API Gateway allows 10 MB. Refuse more before reading it.
+MAX_WIRE_BODY_BYTES = 10 * 1024 * 1024
+_READ_TIMEOUT_SECONDS = 30
+
+
+class ConnectorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], connector: Connector) -> None:
+        self.connector = connector
+        super().__init__(address, _RequestHandler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="connector-server", daemon=True)
+        thread.start()
+        return thread
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server: ConnectorServer
+    protocol_version = "HTTP/1.1"
+    timeout = _READ_TIMEOUT_SECONDS
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        body = self._read_body()
+        if isinstance(body, Response):
+            self._send(body, close=True)
+            return
+        request = Request(self.command, self.path, Headers(self.headers.items()), body)
+        self._send(self.server.connector.handle(request))
+
+    def _read_body(self) -> bytes | Response:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return Response.text(411, "chunked bodies are not supported; send Content-Length")
+        raw = self.headers.get("Content-Length", "0")
+        try:
+            length = int(raw)
+        except ValueError:
+            return Response.text(400, f"invalid Content-Length {raw[:40]!r}")
+        if length < 0:
+            return Response.text(400, "invalid negative Content-Length")
+        if length > MAX_WIRE_BODY_BYTES:
+            return Response.text(413, f"body of {length} bytes exceeds the limit of {MAX_WIRE_BODY_BYTES} bytes")
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, response: Response, close: bool = False) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Access logs stay off: the core logs every request as JSON already."""

@@ -1,0 +1,69 @@
+"""boto3 clients per identity: cached across invocations, bounded, never shared between identities."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from connector.auth import ROLE, Identity
+from connector.config import Settings
+
+
+class ClientCache:
+    """Least-recently-used cache of (write, query) clients keyed by the full key pair.
+
+    Keying by the secret too means a rotated or wrong secret never reuses a client built for another.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._clients: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+
+    def write_client(self, identity: Identity) -> Any:
+        return self._get(identity, "timestream-write")
+
+    def query_client(self, identity: Identity) -> Any:
+        return self._get(identity, "timestream-query")
+
+    def _get(self, identity: Identity, service: str) -> Any:
+        key = (identity.access_key_id, identity.secret_access_key, service)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is not None:
+                self._clients.move_to_end(key)
+                return client
+        client = self._build(identity, service)
+        with self._lock:
+            self._clients[key] = client
+            while len(self._clients) > self._settings.client_cache_size * 2:
+                self._clients.popitem(last=False)
+        return client
+
+    def _build(self, identity: Identity, service: str) -> Any:
+        import boto3  # deferred: boto3 is the largest import, and /healthz or a 401 needs none of it
+        from botocore.config import Config
+
+        settings = self._settings
+        config = Config(
+            region_name=settings.region,
+            connect_timeout=min(settings.call_timeout, 5.0),
+            read_timeout=settings.call_timeout,
+            retries={"max_attempts": 1, "mode": "standard"},  # the writer retries within the deadline
+            max_pool_connections=max(10, settings.write_concurrency),
+            parameter_validation=False,  # records are built well-formed here; validation costs CPU
+            tcp_keepalive=True,
+        )
+        if identity is ROLE:
+            session = boto3.session.Session(region_name=settings.region)
+        else:
+            # Explicit keys: botocore uses exactly these and never consults env, profile or role.
+            session = boto3.session.Session(
+                aws_access_key_id=identity.access_key_id,
+                aws_secret_access_key=identity.secret_access_key,
+                aws_session_token=None,
+                region_name=settings.region,
+            )
+        endpoint = settings.write_endpoint if service == "timestream-write" else settings.query_endpoint
+        return session.client(service, endpoint_url=endpoint, config=config)

@@ -1,0 +1,122 @@
+"""Concurrent WriteRecords calls with bounded retries and exact accounting of every record."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.timestream.errors import Kind, classify, error_code, error_message
+from connector.timestream.records import Call
+
+_BACKOFF_BASE = 0.05
+_BACKOFF_CAP = 2.0
+
+
+@dataclass(frozen=True)
+class CallFailure:
+    kind: Kind
+    code: str
+    message: str
+    records: int
+
+
+@dataclass
+class WriteResult:
+    """What happened to every record handed to ``write``: written, rejected, failed or unfinished."""
+
+    written: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    failures: list[CallFailure] = field(default_factory=list)
+    unfinished: int = 0  # records whose calls had not ended by the deadline
+    attempts: int = 0
+
+    @property
+    def failed(self) -> int:
+        return sum(f.records for f in self.failures)
+
+    def merge(self, other: WriteResult) -> None:
+        self.written += other.written
+        self.rejected.update(other.rejected)
+        self.failures.extend(other.failures)
+        self.unfinished += other.unfinished
+        self.attempts += other.attempts
+
+
+class Writer:
+    """Runs the calls of one request in a bounded thread pool shared by all requests of the process."""
+
+    def __init__(self, concurrency: int, max_attempts: int, sleep: Callable[[float], None] = time.sleep):
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="timestream-write")
+
+    def write(self, client: Any, database: str, table: str, calls: Sequence[Call], deadline: float) -> WriteResult:
+        total = WriteResult()
+        if len(calls) == 1:
+            total.merge(self._run(client, database, table, calls[0], deadline))
+            return total
+        futures: dict[Future[WriteResult], Call] = {
+            self._pool.submit(self._run, client, database, table, call, deadline): call for call in calls
+        }
+        done, pending = wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+        for future in done:
+            total.merge(future.result())
+        for future in pending:
+            future.cancel()
+            total.unfinished += len(futures[future].records)
+        return total
+
+    def _run(self, client: Any, database: str, table: str, call: Call, deadline: float) -> WriteResult:
+        params = call.parameters(database, table)
+        result = WriteResult()
+        for attempt in range(1, self._max_attempts + 1):
+            result.attempts += 1
+            try:
+                response = client.write_records(**params)
+            except Exception as exc:  # classified below; nothing may escape as a crash
+                rejected = _rejected_records(exc)
+                if rejected is not None:
+                    result.written += len(call.records) - len(rejected)
+                    result.rejected.update(rejected)
+                    return result
+                kind = classify(exc)
+                if not _may_retry(kind, attempt, self._max_attempts, deadline):
+                    result.failures.append(
+                        CallFailure(kind, error_code(exc), error_message(exc), len(call.records))
+                    )
+                    return result
+                self._sleep(_backoff(attempt))
+                continue
+            ingested = response.get("RecordsIngested", {}).get("Total")
+            result.written += len(call.records) if ingested is None else int(ingested)
+            return result
+        raise AssertionError("unreachable: the last attempt always returns")
+
+
+def _rejected_records(exc: BaseException) -> list[str] | None:
+    """Reasons of a RejectedRecordsException (one per rejected record), or None for other errors."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict) or response.get("Error", {}).get("Code") != "RejectedRecordsException":
+        return None
+    rejected = response.get("RejectedRecords") or []
+    return [_reason_category(str(item.get("Reason", "rejected"))) for item in rejected] or ["rejected"]
+
+
+def _reason_category(reason: str) -> str:
+    return reason.strip()[:200]
+
+
+def _may_retry(kind: Kind, attempt: int, max_attempts: int, deadline: float) -> bool:
+    if kind not in (Kind.RETRYABLE, Kind.THROTTLED) or attempt >= max_attempts:
+        return False
+    return time.monotonic() + _backoff(attempt) < deadline - 0.25
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter, so concurrent calls do not retry in lockstep."""
+    return random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))

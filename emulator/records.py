@@ -1,0 +1,163 @@
+"""WriteRecords request parsing: shape checks and the CommonAttributes merge.
+
+Anything the AWS API model itself forbids (wrong types, enums, list sizes, overlapping
+dimension names) is a whole-request ``ValidationException``: AWS checks the model before it
+looks at any record, so nothing of such a call is written. Semantic quota checks happen later,
+per record (see ``validation.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from emulator.errors import validation
+from emulator.validation import MAX_RECORDS_PER_CALL, TIME_UNIT_NS, utf8_len, value_bytes
+
+_VALUE_TYPES = ("DOUBLE", "BIGINT", "VARCHAR", "BOOLEAN", "TIMESTAMP", "MULTI")
+_RECORD_KEYS = ("Dimensions", "MeasureName", "MeasureValue", "MeasureValueType", "Time", "TimeUnit", "Version", "MeasureValues")
+
+
+@dataclass(frozen=True)
+class MergedRecord:
+    """One record with CommonAttributes applied; ``own_bytes`` is what it adds to the bill."""
+
+    dimensions: tuple[tuple[str, str], ...]
+    measure_name: str | None
+    measure_value: str | None
+    value_type: str
+    time: str | None
+    time_unit: str
+    version: int
+    own_bytes: int
+
+    def size_bytes(self) -> int:
+        """Record size for the 2 KB quota: time + dimensions + measure name + value."""
+        dims = sum(utf8_len(name) + utf8_len(value) for name, value in self.dimensions)
+        name = utf8_len(self.measure_name or "")
+        return 8 + dims + name + value_bytes(self.value_type, self.measure_value or "")
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    """A shape-checked WriteRecords call."""
+
+    database: str
+    table: str
+    records: list[MergedRecord]
+    common_bytes: int
+
+
+def parse_write_request(body: dict[str, Any]) -> WriteRequest:
+    """Check the request against the API model and merge CommonAttributes into every record."""
+    database, table = _required_str(body, "DatabaseName"), _required_str(body, "TableName")
+    records = body.get("Records")
+    if not isinstance(records, list) or not 1 <= len(records) <= MAX_RECORDS_PER_CALL:
+        count = len(records) if isinstance(records, list) else 0
+        raise validation(
+            f"1 validation error detected: Value at 'records' failed to satisfy constraint: "
+            f"Member must have length between 1 and {MAX_RECORDS_PER_CALL} (got {count})."
+        )
+    common = _check_record(body.get("CommonAttributes") or {}, "commonAttributes")
+    checked = [_check_record(record, f"records.{i + 1}.member") for i, record in enumerate(records)]
+    value_type = common.get("MeasureValueType", "DOUBLE")
+    merged = [_merge(common, record) for record in checked]
+    return WriteRequest(database, table, merged, _metered_bytes(common, value_type))
+
+
+def _required_str(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise validation(f"1 validation error detected: Value at '{key}' failed to satisfy constraint: Member must not be null.")
+    return value
+
+
+def _fail(path: str, what: str) -> None:
+    raise validation(f"1 validation error detected: Value at '{path}' failed to satisfy constraint: {what}")
+
+
+def _check_record(record: object, path: str) -> dict[str, Any]:
+    """Model constraints of one ``Record`` structure."""
+    if not isinstance(record, dict):
+        _fail(path, "Member must be a structure.")
+    assert isinstance(record, dict)
+    unknown = set(record) - set(_RECORD_KEYS)
+    if unknown:
+        _fail(path, f"Unknown members {sorted(unknown)}.")
+    _check_dimensions(record.get("Dimensions", []), f"{path}.dimensions")
+    _check_string(record, "MeasureName", path, 1, None)
+    _check_string(record, "MeasureValue", path, 1, 2048)
+    _check_string(record, "Time", path, 1, 256)
+    _check_enum(record, "MeasureValueType", path, _VALUE_TYPES)
+    _check_enum(record, "TimeUnit", path, tuple(TIME_UNIT_NS))
+    version = record.get("Version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
+        _fail(f"{path}.version", "Version must be 1 or greater.")
+    return record
+
+
+def _check_dimensions(dimensions: object, path: str) -> None:
+    if not isinstance(dimensions, list) or len(dimensions) > 128:
+        _fail(path, "Member must be a list of at most 128 dimensions.")
+    assert isinstance(dimensions, list)
+    seen: set[str] = set()
+    for i, dim in enumerate(dimensions):
+        where = f"{path}.{i + 1}.member"
+        if not isinstance(dim, dict) or not isinstance(dim.get("Name"), str) or not isinstance(dim.get("Value"), str):
+            _fail(where, "Dimension must have a string Name and Value.")
+        if dim["Name"] == "":
+            _fail(f"{where}.name", "Member must have length greater than or equal to 1.")
+        if dim.get("DimensionValueType", "VARCHAR") != "VARCHAR":
+            _fail(f"{where}.dimensionValueType", "Member must satisfy enum value set: [VARCHAR].")
+        if dim["Name"] in seen:
+            raise validation(f"A record must contain dimensions with unique names; '{dim['Name']}' is repeated.")
+        seen.add(dim["Name"])
+
+
+def _check_string(record: dict[str, Any], key: str, path: str, low: int, high: int | None) -> None:
+    if key not in record:
+        return
+    value = record[key]
+    if not isinstance(value, str) or len(value) < low or (high is not None and len(value) > high):
+        bound = f"between {low} and {high}" if high else f"greater than or equal to {low}"
+        _fail(f"{path}.{key[0].lower()}{key[1:]}", f"Member must have length {bound}.")
+
+
+def _check_enum(record: dict[str, Any], key: str, path: str, allowed: tuple[str, ...]) -> None:
+    if key in record and record[key] not in allowed:
+        _fail(f"{path}.{key[0].lower()}{key[1:]}", f"Member must satisfy enum value set: [{', '.join(allowed)}].")
+
+
+def _merge(common: dict[str, Any], record: dict[str, Any]) -> MergedRecord:
+    """Record fields override common ones; dimensions are the union and must not overlap."""
+    common_dims = [(d["Name"], d["Value"]) for d in common.get("Dimensions", [])]
+    own_dims = [(d["Name"], d["Value"]) for d in record.get("Dimensions", [])]
+    overlap = {name for name, _ in common_dims} & {name for name, _ in own_dims}
+    if overlap:
+        raise validation(f"Dimensions in CommonAttributes and records may not overlap: {sorted(overlap)}.")
+
+    def pick(key: str, default: Any = None) -> Any:
+        return record.get(key, common.get(key, default))
+
+    value_type = pick("MeasureValueType", "DOUBLE")
+    own = {"Dimensions": record.get("Dimensions", []), **{k: v for k, v in record.items() if k != "Dimensions"}}
+    return MergedRecord(
+        dimensions=tuple(common_dims + own_dims),
+        measure_name=pick("MeasureName"),
+        measure_value=pick("MeasureValue"),
+        value_type=value_type,
+        time=pick("Time"),
+        time_unit=pick("TimeUnit", "MILLISECONDS"),
+        version=pick("Version", 1),
+        own_bytes=_metered_bytes(own, value_type),
+    )
+
+
+def _metered_bytes(part: dict[str, Any], value_type: str) -> int:
+    """Bytes the present attributes of a record (or of CommonAttributes) add to the metered size."""
+    size = 8 if "Time" in part else 0
+    size += sum(utf8_len(d["Name"]) + utf8_len(d["Value"]) for d in part.get("Dimensions", []))
+    size += utf8_len(part.get("MeasureName", ""))
+    if "MeasureValue" in part:
+        size += value_bytes(part.get("MeasureValueType", value_type), part["MeasureValue"])
+    return size

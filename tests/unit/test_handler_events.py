@@ -1,0 +1,42 @@
+import base64
+
+from connector.handler import request_from_event, response_to_event
+from connector.http import Response
+
+
+def test_http_api_v2_event_becomes_a_request() -> None:
+    event = {
+        "version": "2.0",
+        "rawPath": "/prod/write",
+        "headers": {"content-type": "application/x-protobuf", "authorization": "Basic eA=="},
+        "requestContext": {"http": {"method": "POST", "path": "/prod/write"}, "stage": "prod"},
+        "body": base64.b64encode(b"\x00\xffbinary").decode(),
+        "isBase64Encoded": True,
+    }
+    request = request_from_event(event)
+    assert (request.method, request.path, request.body) == ("POST", "/write", b"\x00\xffbinary")
+    assert request.headers["Content-Type"] == "application/x-protobuf"
+
+
+def test_rest_api_v1_event_keeps_header_case_but_lookups_ignore_it() -> None:
+    event = {
+        "httpMethod": "POST",
+        "path": "/read",
+        "headers": {"Content-Type": "application/x-protobuf", "X-Custom": "1"},
+        "multiValueHeaders": {"Content-Type": ["application/x-protobuf"]},
+        "body": "plain",
+        "isBase64Encoded": False,
+    }
+    request = request_from_event(event)
+    assert request.headers["content-type"] == "application/x-protobuf"
+    assert request.headers["x-custom"] == "1"
+    assert request.body == b"plain"
+
+
+def test_responses_are_base64_for_both_payload_versions() -> None:
+    response = Response(200, b"\x01\x02", {"Content-Type": "application/x-protobuf"})
+    for event in ({"version": "2.0"}, {"httpMethod": "POST"}):
+        out = response_to_event(response, event)
+        assert out["isBase64Encoded"] is True
+        assert base64.b64decode(out["body"]) == b"\x01\x02"
+        assert out["statusCode"] == 200

@@ -1,0 +1,144 @@
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prompb import remote_pb2
+
+from connector.timestream import schema
+from connector.timestream.records import Record, plan_calls, translate
+from tests.helpers import STALE_NAN, float_bits, write_request
+
+
+def series(*items):  # type: ignore[no-untyped-def]
+    return remote_pb2.WriteRequest.FromString(write_request(items)).timeseries
+
+
+def test_each_sample_becomes_one_record_with_its_labels_time_and_value() -> None:
+    result = translate(series(([("__name__", "up"), ("instance", "a:1"), ("job", "node")], [(1000, 1.0), (2000, 0.0)])))
+    assert result.records == [
+        Record((("instance", "a:1"), ("job", "node")), "up", 1000, "1.0"),
+        Record((("instance", "a:1"), ("job", "node")), "up", 2000, "0.0"),
+    ]
+    assert not result.invalid
+
+
+def test_empty_label_values_mean_absent_labels() -> None:
+    result = translate(series(([("__name__", "up"), ("empty", ""), ("job", "x")], [(1, 1.0)])))
+    assert result.records[0].dimensions == (("job", "x"),)
+
+
+def test_series_without_other_labels_keeps_its_name_as_the_only_dimension() -> None:
+    result = translate(series(([("__name__", "lonely")], [(1, 2.5)])))
+    assert result.records[0].dimensions == ((schema.NAME_DIMENSION, "lonely"),)
+    assert result.records[0].measure_name == "lonely"
+
+
+def test_invalid_series_are_counted_by_reason_and_the_rest_is_kept() -> None:
+    result = translate(
+        series(
+            ([("job", "x")], [(1, 1.0), (2, 2.0)]),
+            ([("__name__", "a"), ("", "v")], [(1, 1.0)]),
+            ([("__name__", "a"), ("l", "v"), ("l", "w")], [(1, 1.0)]),
+            ([("__name__", "a"), ("l" * 61, "v")], [(1, 1.0)]),
+            ([("__name__", "a"), ("l", "v" * 2049)], [(1, 1.0)]),
+            ([("__name__", "ok"), ("l", "v")], [(1, 1.0)]),
+        )
+    )
+    assert [r.measure_name for r in result.records] == ["ok"]
+    assert sum(result.invalid.values()) == 6
+    assert result.invalid["series without a metric name (__name__)"] == 2
+    assert any("duplicate label name" in reason for reason in result.invalid)
+    assert any("60 bytes" in reason for reason in result.invalid)
+    assert any("2048 bytes" in reason for reason in result.invalid)
+
+
+def test_too_many_labels_and_too_large_records_are_invalid() -> None:
+    many = [("__name__", "m")] + [(f"l{i:03d}", "v") for i in range(129)]
+    large = [("__name__", "m")] + [(f"l{i}", "v" * 150) for i in range(14)]
+    result = translate(series((many, [(1, 1.0)]), (large, [(1, 1.0)])))
+    assert not result.records
+    assert sum(result.invalid.values()) == 2
+
+
+def test_non_finite_values_are_tagged_with_the_special_dimension() -> None:
+    values = [math.inf, -math.inf, float("nan"), STALE_NAN]
+    result = translate(series(([("__name__", "m"), ("job", "j")], list(enumerate(values)))))
+    specials = [dict(r.dimensions)[schema.SPECIAL_DIMENSION] for r in result.records]
+    assert specials == ["+Inf", "-Inf", schema.encode_special(float("nan")), "stale"]
+    assert all(r.value == "0.0" for r in result.records)
+
+
+label_names = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,20}", fullmatch=True).filter(lambda n: n != "__name__")
+label_values = st.text(min_size=1, max_size=30)
+
+
+@settings(max_examples=200)
+@given(
+    labels=st.dictionaries(label_names, label_values, min_size=0, max_size=8),
+    metric=st.from_regex(r"[a-zA-Z_:][a-zA-Z0-9_:]{0,30}", fullmatch=True),
+    values=st.lists(st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from([5e-324, -0.0, 1e300, 4e-7]),
+                    min_size=1, max_size=5),
+)
+def test_random_label_sets_and_values_reach_the_records_unchanged(labels, metric, values) -> None:  # type: ignore[no-untyped-def]
+    pairs = sorted([("__name__", metric), *labels.items()])
+    result = translate(series((pairs, [(1000 + i, v) for i, v in enumerate(values)])))
+    assert len(result.records) == len(values)
+    for record, value in zip(result.records, values, strict=True):
+        assert float_bits(float(record.value)) == float_bits(value)
+        decoded = {schema.label_name(n): v for n, v in record.dimensions}
+        true_name = decoded.pop(None, record.measure_name)
+        assert true_name == metric
+        assert decoded == labels
+
+
+def _records(n: int, time_ms: int = 1000) -> list[Record]:
+    return [
+        Record((("instance", f"host{i % 3}"), ("job", "node"), ("mode", f"m{i}")), "cpu", time_ms, f"{i}.0")
+        for i in range(n)
+    ]
+
+
+def test_calls_hold_at_most_100_records_and_every_record_once() -> None:
+    records = _records(250)
+    calls = plan_calls(records)
+    assert [len(c.records) for c in calls] == [100, 100, 50]
+    assert sorted(r for c in calls for r in c.records) == sorted(records)
+
+
+def test_shared_time_and_dimensions_go_into_common_attributes() -> None:
+    (call,) = plan_calls(_records(3))
+    params = call.parameters("db", "tbl")
+    common = params["CommonAttributes"]
+    assert common["Time"] == "1000" and common["MeasureName"] == "cpu"
+    assert common["Dimensions"] == [{"Name": "job", "Value": "node"}]
+    for record in params["Records"]:
+        assert "Time" not in record and "MeasureName" not in record
+        names = {d["Name"] for d in record["Dimensions"]}
+        assert names == {"instance", "mode"}
+
+
+def test_records_with_different_times_carry_their_own_time() -> None:
+    records = [*_records(2, time_ms=1000), *_records(2, time_ms=2000)]
+    (call,) = plan_calls(records)
+    params = call.parameters("db", "tbl")
+    assert "Time" not in params["CommonAttributes"]
+    assert sorted(r["Time"] for r in params["Records"]) == ["1000", "1000", "2000", "2000"]
+
+
+def test_merging_common_attributes_restores_every_record_exactly() -> None:
+    records = [*_records(150), *_records(70, time_ms=5000)]
+    rebuilt = []
+    for call in plan_calls(records):
+        params = call.parameters("db", "tbl")
+        common = params["CommonAttributes"]
+        for item in params["Records"]:
+            dims = {d["Name"]: d["Value"] for d in common.get("Dimensions", []) + item.get("Dimensions", [])}
+            rebuilt.append(
+                Record(
+                    tuple(sorted(dims.items())),
+                    item.get("MeasureName", common.get("MeasureName")),
+                    int(item.get("Time", common.get("Time"))),
+                    item["MeasureValue"],
+                )
+            )
+    assert sorted(rebuilt) == sorted(records)

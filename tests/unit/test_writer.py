@@ -1,0 +1,102 @@
+"""The writer against a fake Timestream client: concurrency, retries and exact accounting."""
+
+import threading
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError, ReadTimeoutError
+
+from connector.timestream.errors import Kind
+from connector.timestream.records import Record, plan_calls
+from connector.timestream.writer import Writer
+
+
+def _error(code: str, status: int = 400, **extra: Any) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": f"{code} happened"}, "ResponseMetadata":
+                        {"HTTPStatusCode": status}, **extra}, "WriteRecords")
+
+
+class FakeClient:
+    """Rejects chosen records (by value) and fails chosen attempts, recording every call."""
+
+    def __init__(self, reject_values: set[str] = frozenset(), failures: list[Exception] | None = None,
+                 delay: float = 0.0) -> None:
+        self.reject_values = reject_values
+        self.failures = list(failures or [])
+        self.delay = delay
+        self.calls = 0
+        self.stored: list[str] = []
+        self.lock = threading.Lock()
+        self.active = 0
+        self.max_active = 0
+
+    def write_records(self, **params: Any) -> dict[str, Any]:
+        with self.lock:
+            self.calls += 1
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+            failure = self.failures.pop(0) if self.failures else None
+        try:
+            time.sleep(self.delay)
+            if failure:
+                raise failure
+            records = params["Records"]
+            rejected = [i for i, r in enumerate(records) if r["MeasureValue"] in self.reject_values]
+            with self.lock:
+                self.stored += [r["MeasureValue"] for i, r in enumerate(records) if i not in rejected]
+            if rejected:
+                raise _error("RejectedRecordsException", RejectedRecords=[
+                    {"RecordIndex": i, "Reason": "The record timestamp is outside the time range"} for i in rejected])
+            return {"RecordsIngested": {"Total": len(records)}}
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def _calls(n: int):  # type: ignore[no-untyped-def]
+    records = [Record((("i", str(k)),), "m", 1000, f"{k}.0") for k in range(n)]
+    return plan_calls(records)
+
+
+def test_rejected_records_are_counted_exactly_under_concurrency() -> None:
+    reject = {f"{k}.0" for k in range(0, 2000, 7)}
+    client = FakeClient(reject_values=reject, delay=0.01)
+    result = Writer(concurrency=8, max_attempts=3).write(client, "db", "t", _calls(2000), time.monotonic() + 30)
+    assert result.written == 2000 - len(reject) == len(client.stored)
+    assert sum(result.rejected.values()) == len(reject)
+    assert not result.failures and result.unfinished == 0
+    assert 1 < client.max_active <= 8
+
+
+def test_throttling_is_retried_until_it_succeeds() -> None:
+    client = FakeClient(failures=[_error("ThrottlingException"), _error("InternalServerException", 500)])
+    result = Writer(1, max_attempts=4, sleep=lambda s: None).write(client, "db", "t", _calls(50), time.monotonic() + 5)
+    assert result.written == 50 and result.attempts == 3 and not result.failures
+
+
+def test_retries_stop_at_max_attempts_and_report_the_failure() -> None:
+    client = FakeClient(failures=[_error("ThrottlingException")] * 5)
+    result = Writer(1, max_attempts=2, sleep=lambda s: None).write(client, "db", "t", _calls(10), time.monotonic() + 5)
+    assert result.written == 0 and result.attempts == 2
+    assert [f.kind for f in result.failures] == [Kind.THROTTLED]
+
+
+def test_timeouts_are_retryable() -> None:
+    timeout = ReadTimeoutError(endpoint_url="http://x")
+    client = FakeClient(failures=[timeout])
+    result = Writer(1, max_attempts=2, sleep=lambda s: None).write(client, "db", "t", _calls(10), time.monotonic() + 5)
+    assert result.written == 10
+
+
+def test_validation_errors_are_not_retried() -> None:
+    client = FakeClient(failures=[_error("ValidationException")])
+    result = Writer(1, max_attempts=5, sleep=lambda s: None).write(client, "db", "t", _calls(10), time.monotonic() + 5)
+    assert client.calls == 1 and [f.kind for f in result.failures] == [Kind.INVALID]
+
+
+def test_calls_still_running_at_the_deadline_are_unfinished() -> None:
+    client = FakeClient(delay=0.5)
+    started = time.monotonic()
+    result = Writer(2, max_attempts=1).write(client, "db", "t", _calls(400), started + 0.2)
+    assert time.monotonic() - started < 0.45
+    assert result.unfinished + result.written == 400 and result.unfinished > 0
