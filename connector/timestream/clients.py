@@ -8,6 +8,7 @@ from typing import Any
 
 from connector.auth import ROLE, Identity
 from connector.config import Settings
+from connector.timestream import fast_json
 
 
 class ClientCache:
@@ -66,4 +67,5 @@ class ClientCache:
                 region_name=settings.region,
             )
         endpoint = settings.write_endpoint if service == "timestream-write" else settings.query_endpoint
-        return session.client(service, endpoint_url=endpoint, config=config)
+        client = session.client(service, endpoint_url=endpoint, config=config)
+        return fast_json.install(client) if service == "timestream-write" else client

@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from connector.timestream import schema
 
@@ -21,9 +21,8 @@ _DOUBLE_BYTES = 8
 _TIME_BYTES = 8
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Record:
-    """One sample as Timestream will store it; ``dimensions`` sorted by name."""
+class Record(NamedTuple):
+    """One sample as Timestream will store it; ``dimensions`` sorted by name (a tuple: cheap to build)."""
 
     dimensions: Dimensions
     measure_name: str
@@ -43,7 +42,8 @@ class Translation:
 def translate(timeseries: Iterable[Any]) -> Translation:
     """Records for every storable sample of ``timeseries`` (protobuf ``prometheus.TimeSeries``)."""
     result = Translation()
-    records = result.records
+    append = result.records.append
+    isfinite = math.isfinite
     for series in timeseries:
         base = _series_base(series.labels)
         if isinstance(base, str):
@@ -52,10 +52,10 @@ def translate(timeseries: Iterable[Any]) -> Translation:
         dimensions, measure = base
         for sample in series.samples:
             value = sample.value
-            if math.isfinite(value):
-                records.append(Record(dimensions, measure, sample.timestamp, repr(value)))
+            if isfinite(value):
+                append(Record(dimensions, measure, sample.timestamp, repr(value)))
             else:
-                records.append(_special_record(dimensions, measure, sample.timestamp, value))
+                append(_special_record(dimensions, measure, sample.timestamp, value))
         if series.histograms:
             result.invalid["native histograms are not supported by this connector"] += len(series.histograms)
         if series.exemplars:
@@ -68,18 +68,17 @@ def _series_base(labels: Iterable[Any]) -> tuple[Dimensions, str] | str:
     metric = ""
     seen: set[str] = set()
     dimensions: list[tuple[str, str]] = []
+    to_dimension = schema.dimension_name
     for label in labels:
         name = label.name
-        if not name:
-            return "label with an empty name"
-        if name in seen:
-            return f"duplicate label name {name!r}"
+        if not name or name in seen:
+            return f"duplicate label name {name!r}" if name else "label with an empty name"
         seen.add(name)
         value = label.value
         if name == "__name__":
             metric = value
         elif value:  # an empty value means the label is absent, as in Prometheus
-            dimensions.append((schema.dimension_name(name), value))
+            dimensions.append((to_dimension(name), value))
     if not metric:
         return "series without a metric name (__name__)"
     measure, needs_name_dimension = schema.measure_name(metric)
@@ -94,6 +93,8 @@ def _quota_problem(dimensions: Sequence[tuple[str, str]], measure: str) -> str |
     """Why a series cannot be stored within Timestream's quotas, or None."""
     if len(dimensions) > schema.MAX_DIMENSIONS_PER_RECORD:
         return f"more than {schema.MAX_DIMENSIONS_PER_RECORD} labels"
+    if _certainly_fits(dimensions, measure):
+        return None
     size = _TIME_BYTES + _DOUBLE_BYTES + len(measure.encode())
     for name, value in dimensions:
         name_bytes = len(name.encode())
@@ -108,6 +109,16 @@ def _quota_problem(dimensions: Sequence[tuple[str, str]], measure: str) -> str |
     if size + 40 > schema.MAX_RECORD_BYTES:
         return f"series larger than Timestream's {schema.MAX_RECORD_BYTES}-byte record limit"
     return None
+
+
+def _certainly_fits(dimensions: Sequence[tuple[str, str]], measure: str) -> bool:
+    """Fast path: at 4 bytes per character at most, the series is within every byte quota."""
+    chars = len(measure)
+    for name, value in dimensions:
+        if len(name) * 4 > schema.MAX_DIMENSION_NAME_BYTES:
+            return False
+        chars += len(name) + len(value)
+    return chars * 4 + _TIME_BYTES + _DOUBLE_BYTES + 40 <= schema.MAX_RECORD_BYTES
 
 
 def _special_record(dimensions: Dimensions, measure: str, time_ms: int, value: float) -> Record:
