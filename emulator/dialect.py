@@ -28,7 +28,15 @@ _TOKEN = re.compile(
     |(?P<other>.)""",
     re.S | re.X,
 )
-_DURATION_MICROS = {"ns": Decimal("0.001"), "us": 1, "ms": 1000, "s": 10**6, "m": 60 * 10**6, "h": 3600 * 10**6, "d": 86400 * 10**6}
+_DURATION_MICROS: dict[str, Decimal] = {
+    "ns": Decimal("0.001"),
+    "us": Decimal(1),
+    "ms": Decimal(1000),
+    "s": Decimal(10**6),
+    "m": Decimal(60 * 10**6),
+    "h": Decimal(3600 * 10**6),
+    "d": Decimal(86400 * 10**6),
+}
 
 # Timestream functions that DuckDB lacks (or names differently), as macros in the main schema.
 FUNCTIONS = {
@@ -112,7 +120,12 @@ def translate(tokens: list[Token]) -> str:
     while i < len(tokens):
         token = tokens[i]
         unit = tokens[i + 1] if i + 1 < len(tokens) else None
-        if token.kind == "number" and unit is not None and unit.kind == "word" and unit.text.lower() in _DURATION_MICROS:
+        if (
+            token.kind == "number"
+            and unit is not None
+            and unit.kind == "word"
+            and unit.text.lower() in _DURATION_MICROS
+        ):
             out.append(_interval(token.text, unit.text.lower()))
             i += 2
             continue
@@ -148,7 +161,10 @@ def _meta_statement(words: list[Token]) -> Statement:
         return Statement("show_tables", database=database, like=_like(rest))
     if what == "DATABASES":
         return Statement("show_databases", like=_like(rest))
-    raise validation("Unsupported statement: use DESCRIBE \"db\".\"tbl\", SHOW MEASURES FROM \"db\".\"tbl\", SHOW TABLES [FROM db] or SHOW DATABASES.")
+    raise validation(
+        'Unsupported statement: use DESCRIBE "db"."tbl", SHOW MEASURES FROM "db"."tbl", '
+        "SHOW TABLES [FROM db] or SHOW DATABASES."
+    )
 
 
 def _identifier(token: Token) -> str:
@@ -161,7 +177,7 @@ def _identifier(token: Token) -> str:
 
 def _qualified_name(words: list[Token]) -> tuple[str, str, list[Token]]:
     if len(words) < 3 or words[1].text != ".":
-        raise validation("Expected a table name of the form \"database\".\"table\".")
+        raise validation('Expected a table name of the form "database"."table".')
     return _identifier(words[0]), _identifier(words[2]), words[3:]
 
 

@@ -72,7 +72,14 @@ class Meter:
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready copy of every counter."""
         with self._lock:
-            names = ("write_calls", "records_written", "records_rejected", "billed_bytes", "billed_write_units", "query_calls")
+            names = (
+                "write_calls",
+                "records_written",
+                "records_rejected",
+                "billed_bytes",
+                "billed_write_units",
+                "query_calls",
+            )
             stats: dict[str, Any] = {name: self._totals[name] for name in names}
             stats["calls_by_access_key"] = dict(self._by_key)
             stats["calls_by_operation"] = dict(self._by_operation)

@@ -15,7 +15,16 @@ from emulator.errors import validation
 from emulator.validation import MAX_RECORDS_PER_CALL, TIME_UNIT_NS, utf8_len, value_bytes
 
 _VALUE_TYPES = ("DOUBLE", "BIGINT", "VARCHAR", "BOOLEAN", "TIMESTAMP", "MULTI")
-_RECORD_KEYS = ("Dimensions", "MeasureName", "MeasureValue", "MeasureValueType", "Time", "TimeUnit", "Version", "MeasureValues")
+_RECORD_KEYS = (
+    "Dimensions",
+    "MeasureName",
+    "MeasureValue",
+    "MeasureValueType",
+    "Time",
+    "TimeUnit",
+    "Version",
+    "MeasureValues",
+)
 
 
 @dataclass(frozen=True)
@@ -30,12 +39,7 @@ class MergedRecord:
     time_unit: str
     version: int
     own_bytes: int
-
-    def size_bytes(self) -> int:
-        """Record size for the 2 KB quota: time + dimensions + measure name + value."""
-        dims = sum(utf8_len(name) + utf8_len(value) for name, value in self.dimensions)
-        name = utf8_len(self.measure_name or "")
-        return 8 + dims + name + value_bytes(self.value_type, self.measure_value or "")
+    size_bytes: int  # for the 2 KB quota: time + dimensions + measure name + value
 
 
 @dataclass(frozen=True)
@@ -61,14 +65,17 @@ def parse_write_request(body: dict[str, Any]) -> WriteRequest:
     common = _check_record(body.get("CommonAttributes") or {}, "commonAttributes")
     checked = [_check_record(record, f"records.{i + 1}.member") for i, record in enumerate(records)]
     value_type = common.get("MeasureValueType", "DOUBLE")
-    merged = [_merge(common, record) for record in checked]
-    return WriteRequest(database, table, merged, _metered_bytes(common, value_type))
+    shared = _common(common)
+    merged = [_merge(shared, record) for record in checked]
+    return WriteRequest(database, table, merged, _metered_bytes(common, value_type, shared.dims_bytes))
 
 
 def _required_str(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value:
-        raise validation(f"1 validation error detected: Value at '{key}' failed to satisfy constraint: Member must not be null.")
+        raise validation(
+            f"1 validation error detected: Value at '{key}' failed to satisfy constraint: Member must not be null."
+        )
     return value
 
 
@@ -128,36 +135,56 @@ def _check_enum(record: dict[str, Any], key: str, path: str, allowed: tuple[str,
         _fail(f"{path}.{key[0].lower()}{key[1:]}", f"Member must satisfy enum value set: [{', '.join(allowed)}].")
 
 
-def _merge(common: dict[str, Any], record: dict[str, Any]) -> MergedRecord:
+@dataclass(frozen=True)
+class _Common:
+    """CommonAttributes, with their dimensions and dimension bytes worked out once per call."""
+
+    fields: dict[str, Any]
+    dimensions: list[tuple[str, str]]
+    names: frozenset[str]
+    dims_bytes: int
+
+
+def _common(fields: dict[str, Any]) -> _Common:
+    dims = [(d["Name"], d["Value"]) for d in fields.get("Dimensions", [])]
+    return _Common(fields, dims, frozenset(name for name, _ in dims), _dims_bytes(dims))
+
+
+def _dims_bytes(dims: list[tuple[str, str]]) -> int:
+    return sum(utf8_len(name) + utf8_len(value) for name, value in dims)
+
+
+def _merge(common: _Common, record: dict[str, Any]) -> MergedRecord:
     """Record fields override common ones; dimensions are the union and must not overlap."""
-    common_dims = [(d["Name"], d["Value"]) for d in common.get("Dimensions", [])]
     own_dims = [(d["Name"], d["Value"]) for d in record.get("Dimensions", [])]
-    overlap = {name for name, _ in common_dims} & {name for name, _ in own_dims}
+    overlap = common.names.intersection(name for name, _ in own_dims) if common.names else None
     if overlap:
         raise validation(f"Dimensions in CommonAttributes and records may not overlap: {sorted(overlap)}.")
 
     def pick(key: str, default: Any = None) -> Any:
-        return record.get(key, common.get(key, default))
+        return record.get(key, common.fields.get(key, default))
 
     value_type = pick("MeasureValueType", "DOUBLE")
-    own = {"Dimensions": record.get("Dimensions", []), **{k: v for k, v in record.items() if k != "Dimensions"}}
+    measure_name, measure_value = pick("MeasureName"), pick("MeasureValue")
+    own_dims_bytes = _dims_bytes(own_dims)
+    size = 8 + common.dims_bytes + own_dims_bytes + utf8_len(measure_name or "")
+    size += value_bytes(value_type, measure_value or "")
     return MergedRecord(
-        dimensions=tuple(common_dims + own_dims),
-        measure_name=pick("MeasureName"),
-        measure_value=pick("MeasureValue"),
+        dimensions=tuple(common.dimensions + own_dims),
+        measure_name=measure_name,
+        measure_value=measure_value,
         value_type=value_type,
         time=pick("Time"),
         time_unit=pick("TimeUnit", "MILLISECONDS"),
         version=pick("Version", 1),
-        own_bytes=_metered_bytes(own, value_type),
+        own_bytes=_metered_bytes(record, value_type, own_dims_bytes),
+        size_bytes=size,
     )
 
 
-def _metered_bytes(part: dict[str, Any], value_type: str) -> int:
+def _metered_bytes(part: dict[str, Any], value_type: str, dims_bytes: int) -> int:
     """Bytes the present attributes of a record (or of CommonAttributes) add to the metered size."""
-    size = 8 if "Time" in part else 0
-    size += sum(utf8_len(d["Name"]) + utf8_len(d["Value"]) for d in part.get("Dimensions", []))
-    size += utf8_len(part.get("MeasureName", ""))
+    size = (8 if "Time" in part else 0) + dims_bytes + utf8_len(part.get("MeasureName", ""))
     if "MeasureValue" in part:
         size += value_bytes(part.get("MeasureValueType", value_type), part["MeasureValue"])
     return size

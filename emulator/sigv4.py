@@ -13,12 +13,15 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
+from email.message import Message
 from urllib.parse import parse_qsl, quote
 
 from emulator.errors import ApiError
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_CLOCK_SKEW = dt.timedelta(minutes=15)
+# ``http.server`` headers (case-insensitive ``Message``) or a plain mapping with the exact names.
+Headers = Mapping[str, str] | Message
 _AUTH = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<signature>[0-9a-f]+)\s*"
 )
@@ -31,7 +34,7 @@ def _denied(code: str, message: str) -> ApiError:
 def verify_request(
     method: str,
     target: str,
-    headers: Mapping[str, str],
+    headers: Headers,
     body: bytes,
     credentials: Mapping[str, str],
     now: dt.datetime | None = None,
@@ -46,15 +49,19 @@ def verify_request(
         raise _denied("MissingAuthenticationTokenException", "Missing Authentication Token")
     match = _AUTH.fullmatch(authorization.strip())
     if not match:
-        raise _denied("IncompleteSignatureException", "Authorization header requires Credential, SignedHeaders and Signature.")
+        raise _denied(
+            "IncompleteSignatureException", "Authorization header requires Credential, SignedHeaders and Signature."
+        )
     scope_parts = match["credential"].split("/")
     if len(scope_parts) != 5 or scope_parts[4] != "aws4_request":
-        raise _denied("IncompleteSignatureException", "Credential must have the form AKID/date/region/service/aws4_request.")
+        raise _denied(
+            "IncompleteSignatureException", "Credential must have the form AKID/date/region/service/aws4_request."
+        )
     access_key, scope = scope_parts[0], "/".join(scope_parts[1:])
     secret = credentials.get(access_key)
     if secret is None:
         raise _denied("UnrecognizedClientException", "The security token included in the request is invalid.")
-    amz_date = _check_date(headers, scope_parts[1], now or dt.datetime.now(dt.timezone.utc))
+    amz_date = _check_date(headers, scope_parts[1], now or dt.datetime.now(dt.UTC))
     signed = match["signed"].split(";")
     canonical = canonical_request(method, target, headers, signed, body)
     expected = signature(secret, amz_date, scope, canonical)
@@ -67,31 +74,40 @@ def verify_request(
     return access_key
 
 
-def _check_date(headers: Mapping[str, str], scope_date: str, now: dt.datetime) -> str:
+def _check_date(headers: Headers, scope_date: str, now: dt.datetime) -> str:
     amz_date = headers.get("X-Amz-Date") or ""
     try:
-        stamp = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+        stamp = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
     except ValueError:
         raise _denied("IncompleteSignatureException", "X-Amz-Date header is missing or malformed.") from None
     if amz_date[:8] != scope_date:
         raise _denied("InvalidSignatureException", "Credential scope date does not match X-Amz-Date.")
     if abs(now - stamp) > MAX_CLOCK_SKEW:
-        raise _denied("InvalidSignatureException", f"Signature expired: {amz_date} is more than 15 minutes from the server time.")
+        raise _denied(
+            "InvalidSignatureException", f"Signature expired: {amz_date} is more than 15 minutes from the server time."
+        )
     return amz_date
 
 
-def canonical_request(method: str, target: str, headers: Mapping[str, str], signed: list[str], body: bytes) -> str:
+def canonical_request(method: str, target: str, headers: Headers, signed: list[str], body: bytes) -> str:
     """The SigV4 canonical request for the headers the client says it signed."""
     path, _, query = target.partition("?")
     canonical_headers = "".join(f"{name}:{_header_value(headers, name)}\n" for name in signed)
     payload_hash = headers.get("X-Amz-Content-Sha256") or hashlib.sha256(body).hexdigest()
     return "\n".join(
-        [method.upper(), quote(path or "/", safe="/~"), _canonical_query(query), canonical_headers, ";".join(signed), payload_hash]
+        [
+            method.upper(),
+            quote(path or "/", safe="/~"),
+            _canonical_query(query),
+            canonical_headers,
+            ";".join(signed),
+            payload_hash,
+        ]
     )
 
 
-def _header_value(headers: Mapping[str, str], name: str) -> str:
-    values = headers.get_all(name) if hasattr(headers, "get_all") else None  # type: ignore[attr-defined]
+def _header_value(headers: Headers, name: str) -> str:
+    values = headers.get_all(name) if isinstance(headers, Message) else None
     joined = ",".join(values) if values else (headers.get(name) or "")
     return " ".join(joined.split())
 

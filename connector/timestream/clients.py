@@ -51,7 +51,7 @@ class ClientCache:
             region_name=settings.region,
             connect_timeout=min(settings.call_timeout, 5.0),
             read_timeout=settings.call_timeout,
-            retries={"max_attempts": 1, "mode": "standard"},  # the writer retries within the deadline
+            retries={"total_max_attempts": 1, "mode": "standard"},  # the writer retries within the deadline
             max_pool_connections=max(10, settings.write_concurrency),
             parameter_validation=False,  # records are built well-formed here; validation costs CPU
             tcp_keepalive=True,
