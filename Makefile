@@ -24,7 +24,7 @@ test: setup
 	$(PY) -m pytest -q
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not e2e"
+	$(PY) -m pytest -q -m "not e2e and not deploy"
 
 lint: setup
 	$(VENV)/bin/ruff check connector emulator tests bench
@@ -39,4 +39,43 @@ bench: setup
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-sam .aws-sam dist .pytest_cache .mypy_cache .ruff_cache
+
+# ---- Deployment: template.yml, sam, the Lambda artifact (owner: deploy) -------------------------
+# aws-sam-cli pins its own boto3/botocore, so it lives in its own venv, apart from the project's.
+SAM_VERSION := 1.170.0
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_VERSION)
+# Offline and quiet: no telemetry, no instance-metadata probing, a region even without a profile.
+SAM_ENV := AWS_DEFAULT_REGION=$(or $(AWS_DEFAULT_REGION),$(AWS_REGION),us-east-1) SAM_CLI_TELEMETRY=0 \
+	AWS_EC2_METADATA_DISABLED=true
+ARTIFACT_ZIP := dist/connector-lambda-arm64.zip
+EVENT ?= events/write.json
+
+.PHONY: sam-tools validate build package events invoke
+
+sam-tools: $(SAM_STAMP)
+
+$(SAM_STAMP):
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_VERSION)
+	touch $@
+
+validate: sam-tools
+	$(SAM_ENV) $(SAM) validate --lint --template template.yml
+
+# arm64 artifact in .aws-sam/build without Docker (deploy/Makefile, BuildMethod: makefile).
+build: setup sam-tools
+	$(SAM_ENV) $(SAM) build --template template.yml
+
+package: build
+	$(PY) deploy/build_artifact.py zip .aws-sam/build/ConnectorFunction $(ARTIFACT_ZIP)
+
+# Regenerates events/ from the captured Prometheus requests in shared/samples.
+events: setup
+	$(PY) deploy/make_events.py
+
+# The no-Docker `sam local invoke`: make invoke EVENT=events/read.json
+invoke: setup
+	$(PY) -m connector invoke $(EVENT) --local

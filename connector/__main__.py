@@ -1,4 +1,5 @@
-"""Command line: ``python -m connector serve [--host H] [--port P] [--local [--data DIR]]``."""
+"""Command line: ``python -m connector serve [--host H] [--port P] [--local [--data DIR]]``
+and ``python -m connector invoke EVENT... [--local [--data DIR]]``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=9201)
     serve.add_argument("--local", action="store_true", help="use the embedded Timestream-compatible store")
     serve.add_argument("--data", type=Path, default=None, help="data directory of the embedded store")
+    invoke = commands.add_parser("invoke", help="run the Lambda handler on API Gateway event files (no Docker)")
+    invoke.add_argument("events", type=Path, nargs="+", help="event files, e.g. events/write.json")
+    invoke.add_argument("--local", action="store_true", help="use the embedded Timestream-compatible store")
+    invoke.add_argument("--data", type=Path, default=None, help="data directory of the embedded store")
+    invoke.add_argument("--timeout", type=float, default=30.0, help="simulated Lambda timeout in seconds")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -27,6 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return _serve(settings, args)
+    if args.command == "invoke":
+        from connector.invoke import main as invoke_main
+
+        return invoke_main(args.events, settings, local=args.local, data_dir=args.data, timeout=args.timeout)
     return 2
 
 

@@ -24,7 +24,7 @@ class ConnectorServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def start_background(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="connector-server", daemon=True)

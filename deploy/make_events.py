@@ -1,0 +1,166 @@
+"""Write events/*.json: API Gateway events made from real Prometheus 2.42 requests.
+
+    python deploy/make_events.py [--samples DIR] [--out DIR]
+
+Each event is what API Gateway hands the function for a request to the deployed stage: an HTTP API
+(payload 2.0) event and a REST API (payload 1.0) event for one write and one read. Bodies are the
+captured snappy bytes, base64 with isBase64Encoded true; headers are the captured ones plus what API
+Gateway adds, and a Basic auth header with the embedded store's key pair (connector/local.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: make `connector` importable without installing it
+
+from connector.local import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY  # noqa: E402
+
+# shared/ sits beside the repository (CI clones next to it; the workplace keeps it at /work/shared).
+SAMPLES = next(
+    (p for p in (ROOT.parent / "shared" / "samples" / "prometheus-2.42", Path("/work/shared/samples/prometheus-2.42"))
+     if p.exists()),
+    ROOT.parent / "shared" / "samples" / "prometheus-2.42",
+)
+
+# Fixed, obviously fake identifiers so that regenerating gives identical files.
+API_ID = "a1b2c3d4e5"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+STAGE = "dev"
+SOURCE_IP = "198.51.100.7"  # TEST-NET-2: documentation range
+DOMAIN = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
+
+# (event file, captured body, captured headers, route path)
+EVENTS = (
+    ("write", "00001_POST_write.snappy", "00001_POST_write.headers.json", "/write"),
+    ("read", "read_instant_up.snappy", "read.headers.json", "/read"),
+)
+
+
+def basic_auth() -> str:
+    pair = f"{LOCAL_ACCESS_KEY_ID}:{LOCAL_SECRET_ACCESS_KEY}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+def captured_headers(meta: dict[str, Any], body: bytes) -> list[tuple[str, str]]:
+    """The request's headers as API Gateway forwards them: its own Host and forwarding headers."""
+    headers = [(name, value) for name, value in meta["headers"] if name.lower() not in ("host", "content-length")]
+    return [
+        ("Host", DOMAIN),
+        *headers,
+        ("Content-Length", str(len(body))),
+        ("Authorization", basic_auth()),
+        ("X-Amzn-Trace-Id", "Root=1-00000000-000000000000000000000000"),
+        ("X-Forwarded-For", SOURCE_IP),
+        ("X-Forwarded-Port", "443"),
+        ("X-Forwarded-Proto", "https"),
+    ]
+
+
+def http_api_event(
+    path: str, headers: list[tuple[str, str]], body: bytes, when: float, request_id: str
+) -> dict[str, Any]:
+    """Payload 2.0: lowercase header names; with a named stage the raw path starts with it."""
+    user_agent = dict(headers).get("User-Agent", "")
+    return {
+        "version": "2.0",
+        "routeKey": f"POST {path}",
+        "rawPath": f"/{STAGE}{path}",
+        "rawQueryString": "",
+        "headers": {name.lower(): value for name, value in headers},
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": API_ID,
+            "domainName": DOMAIN,
+            "domainPrefix": API_ID,
+            "http": {
+                "method": "POST",
+                "path": f"/{STAGE}{path}",
+                "protocol": "HTTP/1.1",
+                "sourceIp": SOURCE_IP,
+                "userAgent": user_agent,
+            },
+            "requestId": request_id,
+            "routeKey": f"POST {path}",
+            "stage": STAGE,
+            "time": datetime.fromtimestamp(when, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(when * 1000),
+        },
+        "body": base64.b64encode(body).decode("ascii"),
+        "isBase64Encoded": True,
+    }
+
+
+def rest_api_event(
+    path: str, headers: list[tuple[str, str]], body: bytes, when: float, request_id: str
+) -> dict[str, Any]:
+    """Payload 1.0: header case kept, multi-value copies, path without the stage."""
+    user_agent = dict(headers).get("User-Agent", "")
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": "POST",
+        "headers": dict(headers),
+        "multiValueHeaders": {name: [value] for name, value in headers},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": API_ID,
+            "domainName": DOMAIN,
+            "domainPrefix": API_ID,
+            "httpMethod": "POST",
+            "identity": {"sourceIp": SOURCE_IP, "userAgent": user_agent},
+            "path": f"/{STAGE}{path}",
+            "protocol": "HTTP/1.1",
+            "requestId": request_id,
+            "requestTime": datetime.fromtimestamp(when, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(when * 1000),
+            "resourcePath": path,
+            "stage": STAGE,
+        },
+        "body": base64.b64encode(body).decode("ascii"),
+        "isBase64Encoded": True,
+    }
+
+
+def make_events(samples: Path, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for number, (name, body_file, headers_file, path) in enumerate(EVENTS, start=1):
+        body = (samples / body_file).read_bytes()
+        meta = json.loads((samples / headers_file).read_text())
+        headers = captured_headers(meta, body)
+        request_id = f"00000000-0000-4000-8000-{number:012d}"
+        for suffix, build in (("", http_api_event), ("-rest", rest_api_event)):
+            event = build(path, headers, body, meta["t"], request_id)
+            target = out / f"{name}{suffix}.json"
+            target.write_text(json.dumps(event, indent=2) + "\n")
+            written.append(target)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=Path, default=SAMPLES, help="captured Prometheus requests")
+    parser.add_argument("--out", type=Path, default=ROOT / "events")
+    args = parser.parse_args(argv)
+    if not args.samples.is_dir():
+        parser.error(f"no captured requests at {args.samples}: pass --samples")
+    for path in make_events(args.samples, args.out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
