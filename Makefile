@@ -36,7 +36,7 @@ proto: setup
 		proto/prompb/types.proto proto/prompb/remote.proto proto/prompb/write/v2/types.proto
 
 bench: setup
-	$(PY) -m bench
+	$(PY) -m bench --write-results
 
 clean:
 	rm -rf $(VENV) .venv-sam .aws-sam dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,246 @@
+"""1. CPU time per sample over the captured Prometheus requests (single thread, ``time.process_time``).
+
+(a) decode floor: snappy + ``WriteRequest.FromString`` + reading every label name/value and every
+    sample timestamp/value into Python; nothing that stores the samples can read fewer fields.
+    Parse-only (snappy + ``FromString``) is reported as a second reference.
+(b) the connector's CPU path up to the wire: ``decode_write_request`` + ``translate`` + ``plan_calls`` +
+    ``Call.parameters`` + the WriteRecords request body from a real boto3 client built by
+    ``ClientCache`` (fast_json installed), via ``client._serializer.serialize_to_request``. No network.
+(c) reported only: (b) with the whole ``client.write_records`` instead of the serializer (parameter
+    handling, event hooks, SigV4 signing, response parsing), the HTTP send replaced by a canned answer.
+
+(a), parse-only and (b) run interleaved over ~100k samples, round after round; the ratio is the
+median of per-round ratios. (c), with its own floor runs, the per-stage breakdown and the cProfile
+hotspots use a quarter of the workload to keep the suite short.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import gc
+import io
+import pstats
+import time
+from collections.abc import Callable
+from typing import Any
+
+import cramjam
+
+from bench.common import (
+    ACCESS_KEY_ID,
+    SECRET_ACCESS_KEY,
+    Captured,
+    Row,
+    Section,
+    captured_writes,
+    cpu_seconds,
+    median,
+    sample_count,
+    settings_for,
+)
+from connector.auth import Identity
+from connector.http import Headers
+from connector.prom.write_codec import decode_write_request
+from connector.timestream.clients import ClientCache
+from connector.timestream.records import plan_calls, translate
+from prompb import remote_pb2
+
+TABLE = "BenchCpu"
+LIMIT = 64 * 1024 * 1024
+_INGESTED = b'{"RecordsIngested":{"Total":100,"MemoryStore":100,"MagneticStore":0}}'
+
+Workload = list[tuple[Headers, bytes]]
+
+
+def workload(target_samples: int) -> tuple[Workload, int]:
+    """The captured write requests, repeated in order until they hold ``target_samples`` samples."""
+    captured: list[Captured] = captured_writes()
+    counts = [sample_count(c.message()) for c in captured]
+    items: Workload = []
+    total = 0
+    while total < target_samples:
+        for c, n in zip(captured, counts, strict=True):
+            items.append((Headers(c.headers), c.body))
+            total += n
+            if total >= target_samples:
+                break
+    return items, total
+
+
+def parse_only(items: Workload) -> None:
+    from_string = remote_pb2.WriteRequest.FromString
+    decompress = cramjam.snappy.decompress_raw
+    for _, body in items:
+        from_string(bytes(decompress(body)))
+
+
+def decode_floor(items: Workload) -> None:
+    from_string = remote_pb2.WriteRequest.FromString
+    decompress = cramjam.snappy.decompress_raw
+    for _, body in items:
+        message = from_string(bytes(decompress(body)))
+        for series in message.timeseries:
+            for label in series.labels:
+                name = label.name  # noqa: F841 - reading the field is the point
+                value = label.value  # noqa: F841
+            for sample in series.samples:
+                timestamp = sample.timestamp  # noqa: F841
+                number = sample.value  # noqa: F841
+
+
+def connector_path(items: Workload, client: Any) -> None:
+    serializer = client._serializer
+    operation = client.meta.service_model.operation_model("WriteRecords")
+    for headers, body in items:
+        message = decode_write_request(headers, body, LIMIT)
+        translation = translate(message.timeseries)
+        if translation.records:
+            for call in plan_calls(translation.records):
+                serializer.serialize_to_request(call.parameters("BenchDatabase", TABLE), operation)
+
+
+def full_client_path(items: Workload, client: Any) -> None:
+    for headers, body in items:
+        message = decode_write_request(headers, body, LIMIT)
+        translation = translate(message.timeseries)
+        if translation.records:
+            for call in plan_calls(translation.records):
+                client.write_records(**call.parameters("BenchDatabase", TABLE))
+
+
+def stage_breakdown(items: Workload, client: Any) -> dict[str, float]:
+    """CPU seconds per stage of (b), one pass."""
+    serializer = client._serializer
+    operation = client.meta.service_model.operation_model("WriteRecords")
+    spent = dict.fromkeys(("decode", "translate", "plan_calls", "parameters", "serialize"), 0.0)
+    clock = time.process_time
+    for headers, body in items:
+        t0 = clock()
+        message = decode_write_request(headers, body, LIMIT)
+        t1 = clock()
+        translation = translate(message.timeseries)
+        t2 = clock()
+        calls = plan_calls(translation.records) if translation.records else []
+        t3 = clock()
+        spent["decode"] += t1 - t0
+        spent["translate"] += t2 - t1
+        spent["plan_calls"] += t3 - t2
+        for call in calls:
+            t4 = clock()
+            params = call.parameters("BenchDatabase", TABLE)
+            t5 = clock()
+            serializer.serialize_to_request(params, operation)
+            spent["parameters"] += t5 - t4
+            spent["serialize"] += clock() - t5
+    return spent
+
+
+def hotspots(fn: Callable[[], Any], top: int = 10) -> list[str]:
+    """cProfile of one pass: the functions with the most own time, with their share."""
+    profiler = cProfile.Profile()
+    profiler.runcall(fn)
+    stats = pstats.Stats(profiler, stream=io.StringIO())
+    total = sum(entry[2] for entry in stats.stats.values())  # type: ignore[attr-defined]
+    ranked = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)  # type: ignore[attr-defined]
+    lines = []
+    for (path, line, func), (_, calls, tottime, _cum, _) in ranked[:top]:
+        where = path.rsplit("/site-packages/", 1)[-1].rsplit("/work/main/", 1)[-1]
+        lines.append(f"{100 * tottime / total:5.1f}%  {func} ({where}:{line}), {calls} calls")
+    return lines
+
+
+def build_clients() -> tuple[Any, Any]:
+    """Two write clients exactly as the connector builds them; the second answers without a network."""
+    from botocore.awsrequest import AWSResponse
+
+    settings = settings_for("http://127.0.0.1:9", TABLE)
+    identity = Identity(ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    serializing = ClientCache(settings).write_client(identity)
+    calling = ClientCache(settings).write_client(identity)
+
+    class _Raw:
+        def stream(self, **_: Any) -> Any:
+            yield _INGESTED
+
+    def canned(request: Any, **_: Any) -> AWSResponse:
+        return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, _Raw())
+
+    calling.meta.events.register("before-send.timestream-write.WriteRecords", canned)
+    return serializing, calling
+
+
+def run(target_samples: int = 100_000, rounds: int = 5, profile: bool = True) -> Section:
+    items, samples = workload(target_samples)
+    # (c), the stage breakdown and the profiles run on a quarter of the workload: they are slower
+    # and only need shares, and the whole suite must stay within a few minutes.
+    small, small_samples = workload(max(1, target_samples // 4))
+    serializing, calling = build_clients()
+    warm, _ = workload(1)
+    decode_floor(warm)
+    connector_path(warm, serializing)  # fills lru_caches and botocore's model caches, untimed
+    full_client_path(warm, calling)
+    measured: dict[str, Callable[[], Any]] = {
+        "parse": lambda: parse_only(items),
+        "floor": lambda: decode_floor(items),
+        "connector": lambda: connector_path(items, serializing),
+    }
+    times: dict[str, list[float]] = {name: [] for name in measured}
+    for _ in range(rounds):
+        for name, fn in measured.items():
+            gc.collect()
+            times[name].append(cpu_seconds(fn))
+    client_times = []
+    small_floor_times = []
+    for _ in range(max(1, rounds // 2)):
+        gc.collect()
+        small_floor_times.append(cpu_seconds(lambda: decode_floor(small)))
+        gc.collect()
+        client_times.append(cpu_seconds(lambda: full_client_path(small, calling)))
+    per_sample = {name: 1e6 * median(values) / samples for name, values in times.items()}
+    client_per_sample = 1e6 * median(client_times) / small_samples
+    ratios = [c / f for c, f in zip(times["connector"], times["floor"], strict=True)]
+    client_ratio = median(c / f for c, f in zip(client_times, small_floor_times, strict=True))
+    ratio = median(ratios)
+    section = Section("CPU per sample")
+    section.rows = [
+        Row(
+            "CPU/sample: decode+translate+plan+serialize (b)",
+            per_sample["connector"],
+            "us",
+            per_sample["floor"],
+            "decode floor (a)",
+            ratio,
+            "ratio <= 3",
+            ratio <= 3,
+        ),
+        Row("CPU/sample: parse only (snappy+FromString)", per_sample["parse"], "us", note="2nd reference"),
+        Row(
+            "CPU/sample: (b) via client.write_records, no network",
+            client_per_sample,
+            "us",
+            1e6 * median(small_floor_times) / small_samples,
+            "decode floor (a)",
+            client_ratio,
+            note="signing, hooks, parsing",
+        ),
+    ]
+    stages = stage_breakdown(small, serializing)
+    total = sum(stages.values())
+    section.details.append(
+        f"{samples} samples in {len(items)} captured requests, {rounds} interleaved rounds; "
+        f"per-round ratios (b)/(a): {', '.join(f'{r:.2f}' for r in ratios)}; "
+        f"(c) on {small_samples} samples, {len(client_times)} rounds"
+    )
+    section.details.append(
+        "(b) by stage, one pass: "
+        + ", ".join(
+            f"{name} {100 * spent / total:.0f}% ({1e6 * spent / small_samples:.2f} us)"
+            for name, spent in stages.items()
+        )
+    )
+    if profile:
+        section.details.append("cProfile of (b), own time (the profiler inflates small Python functions):")
+        section.details.extend("  " + line for line in hotspots(lambda: connector_path(small, serializing)))
+        section.details.append("cProfile of (c), own time:")
+        section.details.extend("  " + line for line in hotspots(lambda: full_client_path(small, calling), top=8))
+    return section
