@@ -12,6 +12,7 @@ from connector.http import Request, Response
 from connector.log import logger
 from connector.outcome import WriteOutcome
 from connector.prom.write_codec import decode_write_request
+from connector.read import ReadHandler
 from connector.timestream.clients import ClientCache
 from connector.timestream.records import plan_calls, translate
 from connector.timestream.writer import Writer
@@ -26,6 +27,7 @@ class Connector:
         self.settings = settings
         self.clients = clients or ClientCache(settings)
         self.writer = Writer(settings.write_concurrency, settings.max_attempts)
+        self.reader = ReadHandler(settings, self.clients)
         self._routes: dict[tuple[str, str], Handler] = {
             ("POST", "/write"): self.write,
             ("POST", "/read"): self.read,
@@ -77,7 +79,7 @@ class Connector:
         return response
 
     def read(self, request: Request, identity: Identity) -> Response:
-        return Response.text(501, "remote read is not implemented yet")
+        return self.reader.handle(request, identity, self.deadline(request))
 
 
 def _normalise(path: str) -> str:

@@ -42,7 +42,7 @@ def identity_for(headers: Mapping[str, str], sigv4: bool) -> Identity:
         raise Unauthorized("Authorization must use the Basic scheme with an IAM access key pair")
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII text; UnicodeDecodeError is one too
         raise Unauthorized("Authorization Basic credentials are not valid base64 of UTF-8 text") from None
     key_id, sep, secret = decoded.partition(":")
     if not sep or not key_id or not secret:

@@ -32,6 +32,8 @@ class Settings:
     max_attempts: int = 4
     # Largest decompressed request body accepted (bytes).
     max_body_bytes: int = 64 * 1024 * 1024
+    # Largest remote-read response body: Lambda returns 6 MB at most, after base64's 4/3.
+    max_read_response_bytes: int = 4_500_000
     # Clients kept per identity; the least recently used is dropped beyond this.
     client_cache_size: int = 64
 
@@ -59,6 +61,9 @@ class Settings:
             request_timeout=_float(env, "REQUEST_TIMEOUT", defaults.request_timeout, 0.5, 900),
             max_attempts=_int(env, "WRITE_MAX_ATTEMPTS", defaults.max_attempts, 1, 20),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", defaults.max_body_bytes, 1024, 1 << 30),
+            max_read_response_bytes=_int(
+                env, "MAX_READ_RESPONSE_BYTES", defaults.max_read_response_bytes, 1024, 1 << 30
+            ),
             client_cache_size=_int(env, "CLIENT_CACHE_SIZE", defaults.client_cache_size, 1, 10000),
         )
 

@@ -25,11 +25,17 @@ def connector() -> Connector:
     return _connector
 
 
+class MalformedEvent(ValueError):
+    """An event API Gateway would not send: the caller's mistake, answered 400 (never a crash)."""
+
+
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         request = request_from_event(event, _deadline(context))
-    except ValueError as exc:
+    except MalformedEvent as exc:
         return response_to_event(Response.text(400, str(exc)), event)
+    except Exception:  # any other shape (None, wrong types): the message names no part of the event
+        return response_to_event(Response.text(400, "malformed API Gateway proxy event"), event)
     return response_to_event(connector().handle(request), event)
 
 
@@ -48,6 +54,10 @@ def request_from_event(event: dict[str, Any], deadline: float | None = None) -> 
         multi = event.get("multiValueHeaders") or {}
         single = event.get("headers") or {}
         headers = Headers({**{k: ",".join(v) for k, v in multi.items() if v}, **single})
+    if not isinstance(method, str) or not isinstance(path, str):
+        raise MalformedEvent("malformed API Gateway proxy event: method and path must be strings")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise MalformedEvent("malformed API Gateway proxy event: header names and values must be strings")
     return Request(method.upper(), path, headers, _body(event), deadline)
 
 
@@ -59,7 +69,7 @@ def response_to_event(response: Response, event: dict[str, Any]) -> dict[str, An
         "body": base64.b64encode(response.body).decode("ascii"),
         "isBase64Encoded": True,
     }
-    if event.get("version") != "2.0":
+    if not isinstance(event, dict) or event.get("version") != "2.0":
         result["multiValueHeaders"] = {}
     return result
 
@@ -71,10 +81,14 @@ def _body(event: dict[str, Any]) -> bytes:
     if event.get("isBase64Encoded"):
         try:
             return base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("event body is flagged base64 but is not valid base64") from None
+        except (binascii.Error, ValueError, TypeError):
+            raise MalformedEvent("event body is flagged base64 but is not valid base64") from None
     # Without the flag API Gateway passed the body as text (binary media types not configured).
-    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
+    raise MalformedEvent("malformed API Gateway proxy event: body must be a string")
 
 
 def _strip_stage(path: str, event: dict[str, Any]) -> str:

@@ -55,6 +55,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_PATCH(self) -> None:
         self._serve()
 
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        """Any other method (OPTIONS, TRACE, FOO) goes to the core too: 405/404, not http.server's 501."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def _serve(self) -> None:
         body = self._read_body()
         if isinstance(body, Response):

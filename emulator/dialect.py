@@ -47,7 +47,8 @@ FUNCTIONS = {
     "to_milliseconds(t)": "epoch_ms(CAST(t AS TIMESTAMP_NS))",
     "to_nanoseconds(t)": "epoch_ns(CAST(t AS TIMESTAMP_NS))",
     "to_unixtime(t)": "epoch_ns(CAST(t AS TIMESTAMP_NS)) / 1e9",
-    "regexp_like(s, p)": "regexp_matches(s, p)",
+    # Java names Unicode scripts \p{IsGreek}; RE2 calls them \p{Greek}.
+    "regexp_like(s, p)": r"regexp_matches(s, regexp_replace(p, '\\([pP])\{Is', '\\\1{', 'g'))",
     "ago(i)": "CAST(now() - i AS TIMESTAMP_NS)",
     "bin(t, i)": "CAST(time_bucket(i, CAST(t AS TIMESTAMP), TIMESTAMP '1970-01-01') AS TIMESTAMP_NS)",
 }

@@ -14,6 +14,7 @@ matches the empty string decides whether series without the label are selected.
 from __future__ import annotations
 
 import enum
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -50,6 +51,8 @@ class Regex:
     pattern: str  # for regexp_like: carries its own anchors, same meaning in Java and RE2
     matches_empty: bool
     literals: frozenset[str] | None  # exactly the strings it matches, when that set is small
+    matches_all: bool = False  # ``.*`` with dot-all: every value and the absent label
+    matches_nonempty: bool = False  # ``.+`` with dot-all: every present label
 
 
 @dataclass(frozen=True)
@@ -88,13 +91,22 @@ class Matcher:
 def compile_regex(source: str, dot_all: bool = True, label: str = "") -> Regex:
     """Parse ``source`` as Prometheus does (Go RE2, anchored) and emit it for ``regexp_like``."""
     prefix = "^(?s:" if dot_all else "^(?:"
+    where = f" for label {label[:100]!r}" if label else ""
     try:
         tree = _Parser(prefix + source + ")$").parse()
-        pattern = _emit(tree)
+        repeat = _any_repeat(tree)
+        return Regex(
+            source,
+            _emit(tree),
+            _nullable(tree),
+            _literals(tree),
+            matches_all=repeat == 0,
+            matches_nonempty=repeat == 1,
+        )
     except _Invalid as exc:
-        where = f" for label {label[:100]!r}" if label else ""
         raise RegexError(f"invalid regex {source[:200]!r}{where}: {exc}") from None
-    return Regex(source, pattern, _nullable(tree), _literals(tree))
+    except RecursionError:
+        raise RegexError(f"regex {source[:200]!r}{where} is nested too deeply") from None
 
 
 class _Invalid(Exception):
@@ -208,8 +220,32 @@ _POSIX: dict[str, Ranges] = {
     "word": _WORD,
     "xdigit": _normalise([_span("0", "9"), _span("A", "F"), _span("a", "f")]),
 }
-_CATEGORIES = frozenset(
-    "C Cc Cf Co Cs L Ll Lm Lo Lt Lu M Mc Me Mn N Nd Nl No P Pc Pd Pe Pf Pi Po Ps S Sc Sk Sm So Z Zl Zp Zs".split()
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_CATEGORIES = _words(
+    "C Cc Cf Co Cs L Ll Lm Lo Lt Lu M Mc Me Mn N Nd Nl No P Pc Pd Pe Pf Pi Po Ps S Sc Sk Sm So Z Zl Zp Zs"
+)
+# Go's unicode.Scripts (Unicode 15): \p{Name} for any other name is a syntax error in Prometheus.
+_SCRIPTS = _words(
+    "Adlam Ahom Anatolian_Hieroglyphs Arabic Armenian Avestan Balinese Bamum Bassa_Vah Batak Bengali Bhaiksuki "
+    "Bopomofo Brahmi Braille Buginese Buhid Canadian_Aboriginal Carian Caucasian_Albanian Chakma Cham Cherokee "
+    "Chorasmian Common Coptic Cuneiform Cypriot Cypro_Minoan Cyrillic Deseret Devanagari Dives_Akuru Dogra "
+    "Duployan Egyptian_Hieroglyphs Elbasan Elymaic Ethiopic Georgian Glagolitic Gothic Grantha Greek Gujarati "
+    "Gunjala_Gondi Gurmukhi Han Hangul Hanifi_Rohingya Hanunoo Hatran Hebrew Hiragana Imperial_Aramaic Inherited "
+    "Inscriptional_Pahlavi Inscriptional_Parthian Javanese Kaithi Kannada Katakana Kawi Kayah_Li Kharoshthi "
+    "Khitan_Small_Script Khmer Khojki Khudawadi Lao Latin Lepcha Limbu Linear_A Linear_B Lisu Lycian Lydian "
+    "Mahajani Makasar Malayalam Mandaic Manichaean Marchen Masaram_Gondi Medefaidrin Meetei_Mayek Mende_Kikakui "
+    "Meroitic_Cursive Meroitic_Hieroglyphs Miao Modi Mongolian Mro Multani Myanmar Nabataean Nag_Mundari "
+    "Nandinagari New_Tai_Lue Newa Nko Nushu Nyiakeng_Puachue_Hmong Ogham Ol_Chiki Old_Hungarian Old_Italic "
+    "Old_North_Arabian Old_Permic Old_Persian Old_Sogdian Old_South_Arabian Old_Turkic Old_Uyghur Oriya Osage "
+    "Osmanya Pahawh_Hmong Palmyrene Pau_Cin_Hau Phags_Pa Phoenician Psalter_Pahlavi Rejang Runic Samaritan "
+    "Saurashtra Sharada Shavian Siddham SignWriting Sinhala Sogdian Sora_Sompeng Soyombo Sundanese Syloti_Nagri "
+    "Syriac Tagalog Tagbanwa Tai_Le Tai_Tham Tai_Viet Takri Tamil Tangsa Tangut Telugu Thaana Thai Tibetan "
+    "Tifinagh Tirhuta Toto Ugaritic Vai Vithkuqi Wancho Warang_Citi Yezidi Yi Zanabazar_Square"
 )
 # Go adds case-fold variants to these tables under (?i); Java cannot, so they are refused there.
 _FOLD_SENSITIVE = frozenset({"L", "Ll", "Lt", "Lu", "M", "Mn", "Common", "Greek", "Inherited"})
@@ -244,14 +280,19 @@ def _orbits() -> dict[int, tuple[int, ...]]:
     return {rune: tuple(sorted(group)) for group in groups.values() for rune in group}
 
 
+@lru_cache(maxsize=1)
+def _cased() -> list[int]:
+    return sorted(_orbits())
+
+
 def _fold(ranges: Ranges) -> Ranges:
     """``ranges`` plus every case variant of the runes in it."""
-    extra = [(o, o) for rune, orbit in _orbits().items() if _contains(ranges, rune) for o in orbit]
+    cased, orbits = _cased(), _orbits()
+    extra: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        for index in range(bisect_left(cased, lo), bisect_right(cased, hi)):
+            extra.extend((o, o) for o in orbits[cased[index]])
     return _normalise([*ranges, *extra]) if extra else ranges
-
-
-def _contains(ranges: Ranges, rune: int) -> bool:
-    return any(lo <= rune <= hi for lo, hi in ranges)
 
 
 # --- parser (mirrors Go's regexp/syntax with the Perl flags Prometheus uses) --------------------
@@ -306,8 +347,9 @@ class _Parser:
                     raise _Invalid(f"invalid nested repetition operator {construct!r}")
                 if not items:
                     raise _Invalid(f"missing argument to repetition operator {construct!r}")
-                items[-1] = _Repeat(items[-1], low, high, greedy)
-                _check_repeat_size(items[-1], construct)
+                repeated = _Repeat(items[-1], low, high, greedy)
+                _check_repeat_size(repeated, construct)
+                items[-1] = repeated
                 last_was_repeat = True
                 continue
             last_was_repeat = False
@@ -346,6 +388,8 @@ class _Parser:
             return self._group()
         if char == "[":
             return self._class()
+        if char == "\\":
+            return self._escape_atom()
         self.pos += 1
         if char == ".":
             return _Class(((0, MAX_RUNE),)) if self.flags.dot_nl else _Class(_negate(((10, 10),)))
@@ -353,9 +397,6 @@ class _Parser:
             return _BEGIN_LINE if self.flags.multiline else _BEGIN_TEXT
         if char == "$":
             return _END_LINE if self.flags.multiline else _END_TEXT
-        if char == "\\":
-            self.pos -= 1
-            return self._escape_atom()
         return _Char(ord(char), self.flags.fold)
 
     # groups and flags
@@ -364,15 +405,14 @@ class _Parser:
         start = self.pos
         self.pos += 1
         saved = self.flags
-        if self._peek() == "?":
-            if not self._group_prefix(start):
-                return None  # (?flags): changes flags until the end of the enclosing group
+        if self._peek() == "?" and not self._group_prefix(start):
+            return None  # (?flags): changes flags until the end of the enclosing group
         self.depth += 1
         if self.depth > _MAX_NESTING:
             raise _Invalid(f"groups nested more than {_MAX_NESTING} deep")
         inner = self._alternation()
         if self._peek() != ")":
-            raise _Invalid(f"missing closing ) for the group at {self.text[start:start + 20]!r}")
+            raise _Invalid("missing closing )")
         self.pos += 1
         self.depth -= 1
         self.flags = saved
@@ -421,7 +461,7 @@ class _Parser:
                 self.flags = _Flags(**flags)
                 return char == ":"
             else:
-                raise _Invalid(f"invalid or unsupported Perl syntax {self.text[start:self.pos]!r}")
+                raise _Invalid(f"invalid or unsupported Perl syntax {self.text[start : self.pos]!r}")
 
     # escapes
 
@@ -466,7 +506,7 @@ class _Parser:
         if self._peek() == "{":
             end = self.text.find("}", self.pos)
             if end < 0:
-                raise _Invalid(f"invalid character class range {self.text[start:start + 20]!r}")
+                raise _Invalid(f"invalid character class range {self.text[start : start + 20]!r}")
             name, self.pos = self.text[self.pos + 1 : end], end + 1
         else:
             name = self._peek()
@@ -478,7 +518,7 @@ class _Parser:
     def _named_unicode(self, name: str, negated: bool, construct: str) -> _Class:
         if name == "Any":
             return _Class(() if negated else ((0, MAX_RUNE),))
-        if not name or not (name.isascii() and name.replace("_", "").isalnum()) or not name[0].isupper():
+        if name not in _CATEGORIES and name not in _SCRIPTS:
             raise _Invalid(f"invalid character class range {construct!r}")
         if self.flags.fold and name in _FOLD_SENSITIVE:
             raise _Invalid(f"{construct} under case-insensitive matching (?i) is not supported")
@@ -509,7 +549,7 @@ class _Parser:
 
     def _octal(self, first: str, start: int) -> int:
         if first != "0" and self._peek() not in tuple("01234567"):
-            raise _Invalid(f"backreferences such as {self.text[start:self.pos]} are not supported by RE2")
+            raise _Invalid(f"backreferences such as {self.text[start : self.pos]} are not supported by RE2")
         value = int(first)
         for _ in range(2):
             if self._peek() not in tuple("01234567"):
@@ -535,13 +575,12 @@ class _Parser:
         except ValueError:
             value = -1
         if not 0 <= value <= MAX_RUNE:
-            raise _Invalid(f"invalid escape sequence {self.text[start:self.pos]!r}")
+            raise _Invalid(f"invalid escape sequence {self.text[start : self.pos]!r}")
         return value
 
     # bracketed classes
 
     def _class(self) -> _Class:
-        start = self.pos
         self.pos += 1
         negated = self._peek() == "^"
         if negated:
@@ -551,7 +590,7 @@ class _Parser:
         first = True
         while first or self._peek() != "]":
             if self._peek() == "":
-                raise _Invalid(f"missing closing ] for the class {self.text[start:start + 20]!r}")
+                raise _Invalid("missing closing ]")
             first = False
             self._class_item(ranges, props)
         self.pos += 1
@@ -569,7 +608,7 @@ class _Parser:
         if self._peek() == "\\":
             item = self._class_escape()
             if item is not None:
-                ranges.extend(_negate(item.ranges) if item.negated else item.ranges)
+                ranges.extend(item.ranges)
                 props.extend(item.props)
                 return
         lo = self._class_rune()
@@ -578,7 +617,7 @@ class _Parser:
             self.pos += 1
             hi = self._class_rune()
             if hi < lo:
-                raise _Invalid(f"invalid character class range {chr(lo)}-{chr(hi)!r}")
+                raise _Invalid(f"invalid character class range {chr(lo) + '-' + chr(hi)!r}")
         ranges.extend(self._maybe_fold(((lo, hi),)))
 
     def _class_rune(self) -> int:
@@ -596,7 +635,7 @@ class _Parser:
         negated = name.startswith("^")
         ranges = _POSIX.get(name.lstrip("^") if negated else name)
         if ranges is None:
-            raise _Invalid(f"invalid character class range {self.text[self.pos:end + 2]!r}")
+            raise _Invalid(f"invalid character class range {self.text[self.pos : end + 2]!r}")
         self.pos = end + 2
         ranges = self._maybe_fold(ranges)
         return _negate(ranges) if negated else ranges
@@ -676,15 +715,31 @@ def _nullable(node: _Node) -> bool:
     return node.min == 0 or _nullable(node.sub)
 
 
-def _literals(tree: _Node) -> frozenset[str] | None:
-    """For ``^(?:a|bc)$`` the set {a, bc}: lets SQL use ``IN`` instead of a regex."""
+def _body(tree: _Node) -> _Node | None:
+    """``re`` of a tree parsed from ``^(?:re)$``, unless ``re`` reached out of its group."""
     if not (isinstance(tree, _Concat) and len(tree.items) == 3):
         return None
     begin, group, end = tree.items
     if begin is not _BEGIN_TEXT or end is not _END_TEXT or not isinstance(group, _Group):
         return None
-    found = _strings(group.inner)
+    return group.inner
+
+
+def _literals(tree: _Node) -> frozenset[str] | None:
+    """For ``^(?:a|bc)$`` the set {a, bc}: lets SQL use ``IN`` instead of a regex."""
+    body = _body(tree)
+    found = _strings(body) if body is not None else None
     return frozenset(found) if found is not None and len(found) <= _MAX_LITERALS else None
+
+
+def _any_repeat(tree: _Node) -> int | None:
+    """0 for ``.*`` and 1 for ``.+`` when ``.`` matches every rune; None otherwise."""
+    body = _body(tree)
+    while isinstance(body, _Group):
+        body = body.inner
+    if isinstance(body, _Repeat) and body.max == -1 and body.min in (0, 1) and body.sub == _Class(((0, MAX_RUNE),)):
+        return body.min
+    return None
 
 
 def _strings(node: _Node) -> list[str] | None:
@@ -746,11 +801,16 @@ def _emit_repeat(node: _Repeat) -> str:
 
 
 def _emit_class(node: _Class) -> str:
-    body = "".join(_escape(lo) if lo == hi else f"{_escape(lo)}-{_escape(hi)}" for lo, hi in node.ranges)
+    ranges, negated = node.ranges, node.negated
+    if not node.props:
+        complement = _negate(ranges)
+        if 0 < len(complement) < len(ranges):
+            ranges, negated = complement, True
+    body = "".join(_escape(lo) if lo == hi else f"{_escape(lo)}-{_escape(hi)}" for lo, hi in ranges)
     body += "".join(node.props)
     if not body:  # the empty class: matches nothing, in Java and RE2 alike
         return "[^" + _escape(0) + "-" + _escape(MAX_RUNE) + "]"
-    return ("[^" if node.negated else "[") + body + "]"
+    return ("[^" if negated else "[") + body + "]"
 
 
 def _escape(rune: int) -> str:

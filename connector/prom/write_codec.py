@@ -10,11 +10,17 @@ from collections.abc import Mapping
 
 from google.protobuf.message import DecodeError
 
-from connector.errors import BadRequest, UnsupportedMediaType
+from connector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from connector.prom import snappy
 from prompb import remote_pb2
 
 V1_PROTO = "prometheus.WriteRequest"
+
+# The work a request makes (records, calls, memory) follows its series and samples, not its size:
+# 200 KB of snappy can decompress to millions of empty samples. Prometheus sends at most
+# max_samples_per_send (2000 by default) per request; refuse far more before translating anything.
+MAX_SERIES_PER_REQUEST = 200_000
+MAX_SAMPLES_PER_REQUEST = 200_000
 
 
 def check_content_type(headers: Mapping[str, str]) -> None:
@@ -41,6 +47,22 @@ def decode_write_request(headers: Mapping[str, str], body: bytes, limit: int) ->
     check_content_type(headers)
     raw = snappy.decompress(body, limit)
     try:
-        return remote_pb2.WriteRequest.FromString(raw)
+        message = remote_pb2.WriteRequest.FromString(raw)
     except DecodeError as exc:
         raise BadRequest(f"body is not a valid prometheus.WriteRequest protobuf: {exc}") from None
+    del raw
+    _check_counts(message)
+    return message
+
+
+def _check_counts(message: remote_pb2.WriteRequest) -> None:
+    """413 for more series or samples than one request may carry (Prometheus drops such a batch)."""
+    advice = "lower queue_config.max_samples_per_send"
+    series = len(message.timeseries)
+    if series > MAX_SERIES_PER_REQUEST:
+        raise PayloadTooLarge(f"{series} series in one request, above the limit of {MAX_SERIES_PER_REQUEST}: {advice}")
+    samples = sum(len(ts.samples) for ts in message.timeseries)
+    if samples > MAX_SAMPLES_PER_REQUEST:
+        raise PayloadTooLarge(
+            f"{samples} samples in one request, above the limit of {MAX_SAMPLES_PER_REQUEST}: {advice}"
+        )

@@ -25,7 +25,7 @@ class FastWriteRecordsSerializer:
         if operation_model.name not in _FAST_OPERATIONS:
             return self._inner.serialize_to_request(parameters, operation_model)
         request = self._inner.serialize_to_request({}, operation_model)
-        request["body"] = json.dumps(parameters, separators=(",", ":")).encode("utf-8")
+        request["body"] = json.dumps(parameters, separators=(",", ":"), check_circular=False).encode("utf-8")
         return request
 
 

@@ -9,8 +9,10 @@ call, and a scrape's samples share most of their bytes.
 from __future__ import annotations
 
 import math
+import operator
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -19,6 +21,11 @@ from connector.timestream import schema
 Dimensions = tuple[tuple[str, str], ...]
 _DOUBLE_BYTES = 8
 _TIME_BYTES = 8
+# Room kept in every record for the special-value dimension, so that any sample of a series fits.
+_SPECIAL_ROOM = len(schema.SPECIAL_DIMENSION) + 22
+_KIB = 1024
+# Records of one timestamp (one scrape) below this count are packed with others into shared calls.
+_MIN_SCRAPE_RECORDS = 20
 
 
 class Record(NamedTuple):
@@ -28,6 +35,8 @@ class Record(NamedTuple):
     measure_name: str
     time_ms: int
     value: str
+    # Metered bytes of the record on its own: time, measure name, dimensions and the 8-byte double.
+    size: int = 0
 
 
 @dataclass
@@ -49,13 +58,13 @@ def translate(timeseries: Iterable[Any]) -> Translation:
         if isinstance(base, str):
             result.invalid[base] += len(series.samples) + len(series.histograms)
             continue
-        dimensions, measure = base
+        dimensions, measure, size = base
         for sample in series.samples:
             value = sample.value
             if isfinite(value):
-                append(Record(dimensions, measure, sample.timestamp, repr(value)))
+                append(Record(dimensions, measure, sample.timestamp, repr(value), size))
             else:
-                append(_special_record(dimensions, measure, sample.timestamp, value))
+                append(_special_record(base, sample.timestamp, value))
         if series.histograms:
             result.invalid["native histograms are not supported by this connector"] += len(series.histograms)
         if series.exemplars:
@@ -63,17 +72,21 @@ def translate(timeseries: Iterable[Any]) -> Translation:
     return result
 
 
-def _series_base(labels: Iterable[Any]) -> tuple[Dimensions, str] | str:
-    """The dimensions and measure name shared by a series' samples, or the reason it is invalid."""
+def _series_base(labels: Iterable[Any]) -> tuple[Dimensions, str, int] | str:
+    """Dimensions, measure name and metered size shared by a series' samples, or why it is invalid."""
     metric = ""
-    seen: set[str] = set()
+    previous = ""
+    checked = False
     dimensions: list[tuple[str, str]] = []
     to_dimension = schema.dimension_name
     for label in labels:
         name = label.name
-        if not name or name in seen:
-            return f"duplicate label name {name!r}" if name else "label with an empty name"
-        seen.add(name)
+        if name <= previous and not checked:  # labels arrive sorted: only unsorted ones need a closer look
+            problem = _label_names_problem(labels)
+            if problem:
+                return problem
+            checked = True
+        previous = name
         value = label.value
         if name == "__name__":
             metric = value
@@ -85,47 +98,53 @@ def _series_base(labels: Iterable[Any]) -> tuple[Dimensions, str] | str:
     if needs_name_dimension or not dimensions:
         dimensions.append((schema.NAME_DIMENSION, metric))
     dimensions.sort()
-    problem = _quota_problem(dimensions, measure)
-    return problem if problem else (tuple(dimensions), measure)
+    size = _record_size(dimensions, measure)
+    return size if isinstance(size, str) else (tuple(dimensions), measure, size)
 
 
-def _quota_problem(dimensions: Sequence[tuple[str, str]], measure: str) -> str | None:
-    """Why a series cannot be stored within Timestream's quotas, or None."""
+def _label_names_problem(labels: Iterable[Any]) -> str | None:
+    counts = Counter(label.name for label in labels)
+    if "" in counts:
+        return "label with an empty name"
+    duplicates = sorted(name for name, count in counts.items() if count > 1)
+    return f"duplicate label name {duplicates[0]!r}" if duplicates else None
+
+
+def _utf8_len(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+def _record_size(dimensions: Sequence[tuple[str, str]], measure: str) -> int | str:
+    """Metered bytes of a record of this series, or why it breaks one of Timestream's quotas."""
     if len(dimensions) > schema.MAX_DIMENSIONS_PER_RECORD:
         return f"more than {schema.MAX_DIMENSIONS_PER_RECORD} labels"
-    if _certainly_fits(dimensions, measure):
-        return None
-    size = _TIME_BYTES + _DOUBLE_BYTES + len(measure.encode())
     for name, value in dimensions:
-        name_bytes = len(name.encode())
-        value_bytes = len(value.encode())
-        if name_bytes > schema.MAX_DIMENSION_NAME_BYTES:
-            label = schema.label_name(name) or name
-            return f"label name longer than Timestream's {schema.MAX_DIMENSION_NAME_BYTES} bytes: {label[:80]!r}"
-        if value_bytes > schema.MAX_DIMENSION_VALUE_BYTES:
-            return f"label value longer than Timestream's {schema.MAX_DIMENSION_VALUE_BYTES} bytes"
-        size += name_bytes + value_bytes
-    # The special-value dimension may add up to 40 bytes; keep room so every sample fits.
-    if size + 40 > schema.MAX_RECORD_BYTES:
+        # At most 4 bytes a character: only long names and values can break a byte quota.
+        if len(name) * 4 > schema.MAX_DIMENSION_NAME_BYTES or len(value) * 4 > schema.MAX_DIMENSION_VALUE_BYTES:
+            problem = _dimension_problem(name, value)
+            if problem:
+                return problem
+    size = _TIME_BYTES + _DOUBLE_BYTES + _utf8_len(measure + "".join(chain.from_iterable(dimensions)))
+    if size + _SPECIAL_ROOM > schema.MAX_RECORD_BYTES:
         return f"series larger than Timestream's {schema.MAX_RECORD_BYTES}-byte record limit"
+    return size
+
+
+def _dimension_problem(name: str, value: str) -> str | None:
+    if len(name.encode("utf-8")) > schema.MAX_DIMENSION_NAME_BYTES:
+        label = schema.label_name(name) or name
+        return f"label name longer than Timestream's {schema.MAX_DIMENSION_NAME_BYTES} bytes: {label[:80]!r}"
+    if len(value.encode("utf-8")) > schema.MAX_DIMENSION_VALUE_BYTES:
+        return f"label value longer than Timestream's {schema.MAX_DIMENSION_VALUE_BYTES} bytes"
     return None
 
 
-def _certainly_fits(dimensions: Sequence[tuple[str, str]], measure: str) -> bool:
-    """Fast path: at 4 bytes per character at most, the series is within every byte quota."""
-    chars = len(measure)
-    for name, value in dimensions:
-        if len(name) * 4 > schema.MAX_DIMENSION_NAME_BYTES:
-            return False
-        chars += len(name) + len(value)
-    return chars * 4 + _TIME_BYTES + _DOUBLE_BYTES + 40 <= schema.MAX_RECORD_BYTES
-
-
-def _special_record(dimensions: Dimensions, measure: str, time_ms: int, value: float) -> Record:
+def _special_record(base: tuple[Dimensions, str, int], time_ms: int, value: float) -> Record:
+    dimensions, measure, size = base
     special = schema.encode_special(value)
     assert special is not None
     tagged = tuple(sorted((*dimensions, (schema.SPECIAL_DIMENSION, special))))
-    return Record(tagged, measure, time_ms, "0.0")
+    return Record(tagged, measure, time_ms, "0.0", size + len(schema.SPECIAL_DIMENSION) + len(special))
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,13 +185,70 @@ class Call:
 
 
 def plan_calls(records: Sequence[Record], per_call: int = schema.MAX_RECORDS_PER_CALL) -> list[Call]:
-    """Calls of up to ``per_call`` records, ordered so neighbours share time and dimensions."""
+    """Calls of up to ``per_call`` records, cut where billing is cheapest.
+
+    A call never mixes scrapes (timestamps) unless they are tiny, so each call can share its time,
+    ``job``, ``instance`` and external labels. Calls are cut just below a KiB boundary of billed
+    bytes where that keeps them at least half full: Timestream rounds each call up to whole KiB.
+    """
     ordered = sorted(records, key=_grouping_key)
-    return [_call(ordered[i : i + per_call]) for i in range(0, len(ordered), per_call)]
+    calls: list[Call] = []
+    small: list[Record] = []
+    for group in _same_time_runs(ordered):
+        if len(group) < _MIN_SCRAPE_RECORDS:
+            small.extend(group)
+        else:
+            calls.extend(_split(group, per_call))
+    calls.extend(_split(small, per_call))
+    return calls
 
 
-def _grouping_key(record: Record) -> tuple[int, Dimensions, str]:
-    return record.time_ms, record.dimensions, record.measure_name
+# Scrape first, then metric name: a call of one metric's series can share its measure name too.
+_grouping_key = operator.itemgetter(2, 1)
+
+
+def _same_time_runs(ordered: Sequence[Record]) -> Iterable[Sequence[Record]]:
+    start = 0
+    for index in range(1, len(ordered) + 1):
+        if index == len(ordered) or ordered[index].time_ms != ordered[start].time_ms:
+            yield ordered[start:index]
+            start = index
+
+
+def _split(records: Sequence[Record], per_call: int) -> list[Call]:
+    calls = []
+    shared = _shared_bytes(records)
+    start = 0
+    while start < len(records):
+        end = min(start + per_call, len(records))
+        if end < len(records):
+            end = _kib_cut(records, start, end, shared, per_call // 2)
+        calls.append(_call(records[start:end]))
+        start = end
+    return calls
+
+
+def _shared_bytes(records: Sequence[Record]) -> int:
+    """Bytes every record of ``records`` shares (its common dimensions and, if equal, time)."""
+    if not records:
+        return 0
+    common = set(records[0].dimensions)
+    for record in records:
+        common.intersection_update(record.dimensions)
+    same_time = records[0].time_ms == records[-1].time_ms
+    return sum(_utf8_len(n) + _utf8_len(v) for n, v in common) + (_TIME_BYTES if same_time else 0)
+
+
+def _kib_cut(records: Sequence[Record], start: int, end: int, shared: int, minimum: int) -> int:
+    """The end of a call starting at ``start`` that stops just below a KiB boundary of billed bytes."""
+    sizes = [records[i].size - shared for i in range(start, end)]
+    total = sum(sizes) + shared
+    boundary = total - total % _KIB
+    cut = end
+    while cut - start > minimum and total > boundary:
+        cut -= 1
+        total -= sizes[cut - start]
+    return cut if total <= boundary else end
 
 
 def _call(records: Sequence[Record]) -> Call:

@@ -63,13 +63,6 @@ def _read(backend: Backend, matchers: dict[str, str], start_ms: int, end_ms: int
     return {tuple((label.name, label.value) for label in ts.labels) for ts in response.results[0].timeseries}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector bug: ReadHandler caches the table's columns for 60 s (timestream/query.py "
-    "ColumnCache, COLUMNS_TTL_SECONDS) and refreshes early only on 'Column does not exist'; a label "
-    "first written after the cache was filled is treated as never written: matchers on it select "
-    "nothing and series carrying it come back without it",
-)
 def test_label_first_written_after_a_read_is_readable(store: object) -> None:
     with running_connector(store) as backend:
         now = int(time.time() * 1000)

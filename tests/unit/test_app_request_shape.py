@@ -49,9 +49,8 @@ def test_write_sends_well_formed_write_records_to_the_configured_table() -> None
 
 
 def test_metadata_only_requests_are_accepted_without_calling_timestream() -> None:
-    from prompb import remote_pb2
-
     from connector.prom import snappy
+    from prompb import remote_pb2
 
     message = remote_pb2.WriteRequest()
     message.metadata.add(type=1, metric_family_name="up", help="h")

@@ -1,11 +1,12 @@
 import math
+from collections import Counter
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from prompb import remote_pb2
 
 from connector.timestream import schema
-from connector.timestream.records import Record, plan_calls, translate
+from connector.timestream.records import Record, _call, plan_calls, translate
+from prompb import remote_pb2
 from tests.helpers import STALE_NAN, float_bits, write_request
 
 
@@ -16,8 +17,8 @@ def series(*items):  # type: ignore[no-untyped-def]
 def test_each_sample_becomes_one_record_with_its_labels_time_and_value() -> None:
     result = translate(series(([("__name__", "up"), ("instance", "a:1"), ("job", "node")], [(1000, 1.0), (2000, 0.0)])))
     assert result.records == [
-        Record((("instance", "a:1"), ("job", "node")), "up", 1000, "1.0"),
-        Record((("instance", "a:1"), ("job", "node")), "up", 2000, "0.0"),
+        Record((("instance", "a:1"), ("job", "node")), "up", 1000, "1.0", 8 + 2 + 8 + 3 + 3 + 4 + 8),
+        Record((("instance", "a:1"), ("job", "node")), "up", 2000, "0.0", 8 + 2 + 8 + 3 + 3 + 4 + 8),
     ]
     assert not result.invalid
 
@@ -142,3 +143,47 @@ def test_merging_common_attributes_restores_every_record_exactly() -> None:
                 )
             )
     assert sorted(rebuilt) == sorted(records)
+
+
+def _billed_units(params: dict) -> int:  # type: ignore[type-arg]
+    """Timestream's write metering: record bytes, common attributes once, rounded up per call to KiB."""
+    common = params["CommonAttributes"]
+    total = len(common.get("MeasureName", "").encode()) + (8 if "Time" in common else 0)
+    total += sum(len(d["Name"].encode()) + len(d["Value"].encode()) for d in common.get("Dimensions", []))
+    for record in params["Records"]:
+        total += 8 + len(record.get("MeasureName", "").encode()) + (8 if "Time" in record else 0)
+        total += sum(len(d["Name"].encode()) + len(d["Value"].encode()) for d in record.get("Dimensions", []))
+    return -(-total // 1024)
+
+
+def _captured_requests() -> list[list[Record]]:
+    from tests.helpers import captured_writes
+
+    requests = [translate(c.message().timeseries).records for c in captured_writes()]
+    return [records for records in requests if records]
+
+
+def test_calls_do_not_mix_scrapes_so_they_share_time_and_target() -> None:
+    for records in _captured_requests():
+        calls = plan_calls(records)
+        assert sorted(r for c in calls for r in c.records) == sorted(records)
+        assert all(len(c.records) <= 100 for c in calls)
+        scrape_sizes = Counter(r.time_ms for r in records)
+        for call in calls:
+            if any(scrape_sizes[r.time_ms] >= 20 for r in call.records):
+                assert call.common_time_ms is not None
+
+
+def test_tiny_groups_are_packed_together() -> None:
+    records = [Record((("i", str(k)),), "m", 1000 + k, "1.0", 20) for k in range(150)]
+    calls = plan_calls(records)
+    assert len(calls) == 2
+    assert sorted(r for c in calls for r in c.records) == sorted(records)
+
+
+def test_planning_bills_less_than_plain_chunks_of_100_with_common_attributes() -> None:
+    planned = plain = 0
+    for records in _captured_requests():
+        planned += sum(_billed_units(c.parameters("d", "t")) for c in plan_calls(records))
+        plain += sum(_billed_units(_call(records[i : i + 100]).parameters("d", "t")) for i in range(0, len(records), 100))
+    assert planned < plain

@@ -1,0 +1,139 @@
+"""The query runner against a scripted client: pages, retries, error statuses, the columns cache."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from connector.errors import HTTPError
+from connector.timestream import query as runner
+from connector.timestream.sql import TableColumns
+
+
+def client_error(code: str, status: int, message: str = "boom") -> ClientError:
+    response = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "Query")  # type: ignore[arg-type]
+
+
+class Scripted:
+    """Answers ``query`` calls from a list of pages or exceptions, recording what it was asked."""
+
+    def __init__(self, answers: list[Any]) -> None:
+        self.answers = answers
+        self.calls: list[dict[str, Any]] = []
+        self.cancelled: list[str] = []
+
+    def query(self, **params: Any) -> dict[str, Any]:
+        self.calls.append(params)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def cancel_query(self, QueryId: str) -> None:
+        self.cancelled.append(QueryId)
+
+
+def page(rows: list[list[str | None]], token: str | None = None, columns: list[str] | None = None) -> dict[str, Any]:
+    cells = [[{"NullValue": True} if v is None else {"ScalarValue": v} for v in r] for r in rows]
+    result: dict[str, Any] = {"QueryId": "q1", "Rows": [{"Data": data} for data in cells]}
+    if columns is not None:
+        result["ColumnInfo"] = [{"Name": name, "Type": {"ScalarType": "VARCHAR"}} for name in columns]
+    if token:
+        result["NextToken"] = token
+    return result
+
+
+def far() -> float:
+    return time.monotonic() + 30
+
+
+def test_every_page_is_read_even_after_an_empty_first_page() -> None:
+    client = Scripted([page([], "t1", ["x"]), page([["a"]], "t2", ["x"]), page([["b"], ["c"]], None, ["x"])])
+    pages = list(runner.run(client, "SELECT 1", far()))
+    assert [[r[0]["ScalarValue"] for r in p.rows] for p in pages] == [[], ["a"], ["b", "c"]]
+    assert all(p.columns == ["x"] for p in pages)
+    assert [c.get("NextToken") for c in client.calls] == [None, "t1", "t2"]
+    assert all(c["QueryString"] == "SELECT 1" for c in client.calls)
+
+
+def test_abandoned_queries_are_cancelled() -> None:
+    client = Scripted([page([["a"]], "t1"), page([["b"]])])
+    for _ in runner.run(client, "SELECT 1", far()):
+        break
+    assert client.cancelled == ["q1"]
+
+
+def test_throttling_is_retried_then_reported_as_503() -> None:
+    client = Scripted([client_error("ThrottlingException", 400), page([["a"]])])
+    assert len(list(runner.run(client, "q", far()))) == 1
+    client = Scripted([client_error("ThrottlingException", 400)] * 3)
+    with pytest.raises(HTTPError) as caught:
+        list(runner.run(client, "q", far(), max_attempts=3))
+    assert caught.value.status == 503 and caught.value.headers.get("Retry-After")
+    assert len(client.calls) == 3
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (client_error("InternalServerException", 500), 502),
+        (client_error("UnrecognizedClientException", 400), 401),
+        (client_error("InvalidSignatureException", 403), 401),
+        (client_error("AccessDeniedException", 403), 403),
+        (client_error("ValidationException", 400, "line 1:8: mismatched input"), 500),
+    ],
+)
+def test_errors_become_statuses(error: ClientError, status: int) -> None:
+    with pytest.raises(HTTPError) as caught:
+        list(runner.run(Scripted([error, error]), "q", far(), max_attempts=2))
+    assert caught.value.status == status
+    assert "boom" in caught.value.message or "mismatched" in caught.value.message
+
+
+def test_missing_column_is_recognised() -> None:
+    error = client_error("ValidationException", 400, "line 1:8: Column 'job' does not exist")
+    with pytest.raises(runner.MissingColumn):
+        list(runner.run(Scripted([error]), "q", far()))
+
+
+def test_deadline_stops_reading() -> None:
+    with pytest.raises(HTTPError) as caught:
+        list(runner.run(Scripted([page([["a"]])]), "q", time.monotonic() - 1))
+    assert caught.value.status == 504
+
+
+def test_describe_finds_dimensions_and_doubles() -> None:
+    rows: list[list[str | None]] = [
+        ["job", "varchar", "DIMENSION"],
+        ["__name__", "varchar", "DIMENSION"],
+        ["measure_name", "varchar", "MEASURE_NAME"],
+        ["time", "timestamp", "TIMESTAMP"],
+        ["measure_value::double", "double", "MEASURE_VALUE"],
+        ["measure_value::bigint", "bigint", "MEASURE_VALUE"],
+    ]
+    client = Scripted([page(rows[:2], "t"), page(rows[2:])])
+    columns = runner.describe(client, "db", 'tb"l', far())
+    assert columns.dimensions == {"job", "__name__"} and columns.has_double
+    assert columns.names == {r[0] for r in rows}
+    assert client.calls[0]["QueryString"] == 'DESCRIBE "db"."tb""l"'
+
+
+def test_columns_cache_expires_and_refreshes_on_demand() -> None:
+    now = [0.0]
+    cache = runner.ColumnCache(ttl=60, clock=lambda: now[0])
+    loads: list[int] = []
+
+    def load() -> TableColumns:
+        loads.append(1)
+        return TableColumns(frozenset({f"c{len(loads)}"}), True)
+
+    assert cache.get("k", load).dimensions == {"c1"}
+    assert cache.get("k", load).dimensions == {"c1"}
+    assert cache.get("k", load, refresh=True).dimensions == {"c2"}
+    now[0] = 61
+    assert cache.get("k", load).dimensions == {"c3"}
+    assert cache.get("other", load).dimensions == {"c4"}
