@@ -63,6 +63,7 @@ class Connector:
     def write(self, request: Request, identity: Identity) -> Response:
         message = decode_write_request(request.headers, request.body, self.settings.max_body_bytes)
         translation = translate(message.timeseries)
+        del message  # the decoded protobuf is ~3x the body: free it before the writes
         outcome = WriteOutcome(
             samples=len(translation.records) + sum(translation.invalid.values()),
             invalid=translation.invalid,

@@ -23,7 +23,7 @@ class Settings:
     write_endpoint: str | None = None
     query_endpoint: str | None = None
     # Concurrent WriteRecords calls per request: IO-bound, so more than the vCPUs.
-    write_concurrency: int = 16
+    write_concurrency: int = 32
     # Seconds one Timestream call may take before it counts as failed and may be retried.
     call_timeout: float = 10.0
     # Whole-request budget, below API Gateway's 30 s integration timeout.
