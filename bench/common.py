@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 import random
 import statistics
@@ -23,11 +22,9 @@ from connector.prom import snappy
 from connector.timestream import schema
 from connector.timestream.records import Record
 from prompb import remote_pb2
+from tests.helpers import Captured, captured_writes  # the captured Prometheus traffic, shared with the tests
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES_DIR = Path(os.environ.get("BENCH_SAMPLES_DIR", ROOT.parent / "shared" / "samples" / "prometheus-2.42"))
-if not SAMPLES_DIR.exists():
-    SAMPLES_DIR = Path("/work/shared/samples/prometheus-2.42")
 
 ACCESS_KEY_ID = "AKIABENCHMARK0000000"
 SECRET_ACCESS_KEY = "bench-secret-access-key"
@@ -104,28 +101,6 @@ def settings_for(url: str, table: str, **overrides: Any) -> Settings:
 
 
 # --- captured Prometheus traffic ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Captured:
-    name: str
-    body: bytes
-    headers: dict[str, str]
-
-    def message(self) -> remote_pb2.WriteRequest:
-        return remote_pb2.WriteRequest.FromString(snappy.decompress(self.body, 1 << 30))
-
-
-def captured_writes() -> list[Captured]:
-    """The real remote-write requests Prometheus 2.42 sent (metadata-only ones included)."""
-    result = []
-    for path in sorted(SAMPLES_DIR.glob("*_POST_write.snappy")):
-        meta = json.loads(path.with_name(path.name.replace(".snappy", ".headers.json")).read_text())
-        headers = {k: v for k, v in meta["headers"] if k.lower() not in ("host", "content-length")}
-        result.append(Captured(path.stem, path.read_bytes(), headers))
-    if not result:
-        raise FileNotFoundError(f"no captured remote-write requests in {SAMPLES_DIR}")
-    return result
 
 
 def sample_count(message: remote_pb2.WriteRequest) -> int:

@@ -9,9 +9,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from prompb import remote_pb2
-
 from connector.prom import snappy
+from prompb import remote_pb2
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "prometheus-2.42"
 if not SAMPLES_DIR.exists():  # CI clones next to shared/; a developer checkout may sit elsewhere
@@ -62,6 +61,8 @@ def captured_writes() -> list[Captured]:
         meta = json.loads(path.with_name(path.name.replace(".snappy", ".headers.json")).read_text())
         headers = {k: v for k, v in meta["headers"] if k.lower() not in ("host", "content-length")}
         result.append(Captured(path.stem, path.read_bytes(), headers))
+    if not result:
+        raise FileNotFoundError(f"no captured remote-write requests in {SAMPLES_DIR}")
     return result
 
 
