@@ -57,9 +57,7 @@ class Writer:
 
     def write(self, client: Any, database: str, table: str, calls: Sequence[Call], deadline: float) -> WriteResult:
         total = WriteResult()
-        if len(calls) == 1:
-            total.merge(self._run(client, database, table, calls[0], deadline))
-            return total
+        # Every call, even a lone one, runs in the pool: only a bounded wait keeps the deadline.
         futures: dict[Future[WriteResult], Call] = {
             self._pool.submit(self._run, client, database, table, call, deadline): call for call in calls
         }
@@ -85,12 +83,13 @@ class Writer:
                     result.rejected.update(rejected)
                     return result
                 kind = classify(exc)
-                if not _may_retry(kind, attempt, self._max_attempts, deadline):
+                delay = _backoff(attempt)
+                if not _may_retry(kind, attempt, self._max_attempts, deadline, delay):
                     result.failures.append(
                         CallFailure(kind, error_code(exc), error_message(exc), len(call.records))
                     )
                     return result
-                self._sleep(_backoff(attempt))
+                self._sleep(delay)
                 continue
             ingested = response.get("RecordsIngested", {}).get("Total")
             result.written += len(call.records) if ingested is None else int(ingested)
@@ -111,10 +110,10 @@ def _reason_category(reason: str) -> str:
     return reason.strip()[:200]
 
 
-def _may_retry(kind: Kind, attempt: int, max_attempts: int, deadline: float) -> bool:
+def _may_retry(kind: Kind, attempt: int, max_attempts: int, deadline: float, delay: float) -> bool:
     if kind not in (Kind.RETRYABLE, Kind.THROTTLED) or attempt >= max_attempts:
         return False
-    return time.monotonic() + _backoff(attempt) < deadline - 0.25
+    return time.monotonic() + delay < deadline - 0.25
 
 
 def _backoff(attempt: int) -> float:

@@ -1,0 +1,136 @@
+"""Peak memory of the connector handling crafted worst-case bodies; run as a subprocess by test_memory.
+
+``python -m tests.robustness.memory_probe MAX_BODY_BYTES`` prints one JSON line per shape: status,
+seconds, samples that reached translation, and the growth of the process's resident-set high-water
+mark while the one request was handled. RSS, not tracemalloc: the protobuf runtime (upb) allocates
+its arena with malloc, which tracemalloc does not see (64 MB traced for a 6.8 GB parse). Between
+shapes freed memory is handed back (``malloc_trim``) and the high-water mark is reset
+(``/proc/self/clear_refs``), so each shape is measured from a clean baseline.
+
+Timestream is replaced at the last step only: real boto3 clients serialize, sign and parse, but
+their HTTP send answers "all ingested" at once. What is measured is the connector's own memory
+(decode, translation, call planning, boto3), not a store's or a network's.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+
+from connector.app import Connector
+from connector.config import Settings
+from connector.http import Headers, Request
+from connector.prom import snappy
+from connector.prom.write_codec import MAX_SAMPLES_PER_REQUEST
+from connector.timestream.clients import ClientCache
+from tests.helpers import WRITE_HEADERS, basic_auth
+from tests.robustness import wire
+
+_libc = ctypes.CDLL("libc.so.6")
+
+
+def _status() -> dict[str, int]:
+    values = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            name, _, rest = line.partition(":")
+            if rest.strip().endswith("kB"):
+                values[name] = int(rest.split()[0]) * 1024
+    return values
+
+
+def _clean_baseline() -> int:
+    gc.collect()
+    _libc.malloc_trim(0)
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # reset VmHWM to the current RSS
+    return _status()["VmRSS"]
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Any:
+        yield self.data
+
+
+def _accept_everything(request: Any, **_: Any) -> AWSResponse:
+    """Answer WriteRecords without a network: every record ingested."""
+    records = len(json.loads(request.body)["Records"])
+    body = json.dumps({"RecordsIngested": {"Total": records, "MemoryStore": records, "MagneticStore": 0}})
+    return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body.encode()))
+
+
+class _OfflineClients(ClientCache):
+    """The real boto3 clients (serializer, signer, parser), their HTTP send replaced by an instant 200."""
+
+    def write_client(self, identity: Any) -> Any:
+        client = super().write_client(identity)
+        client.meta.events.register(
+            "before-send.timestream-write.WriteRecords", _accept_everything, unique_id="robustness-offline"
+        )
+        return client
+
+
+def shapes(limit: int, now: int) -> dict[str, bytes]:
+    """Uncompressed WriteRequests of at most ``limit`` bytes, each the worst of its kind."""
+    name = wire.label("__name__", "m") + wire.label("job", "x")
+    empty_sample = b"\x12\x00"  # Sample{}: two bytes, a record's worth of work
+    sample = wire.sample(now, 1.0)
+    one_each = wire.series(name, sample)
+    return {
+        # The densest protobuf there is: two bytes per message. 413 by count, but only after parsing.
+        "empty series": b"\x0a\x00" * (limit // 2),
+        "empty labels in one series": wire.series(b"\x0a\x00" * ((limit - 16) // 2)),
+        "empty samples over the cap": wire.series(name, empty_sample * ((limit - 64) // 2)),
+        # As many samples as one request may carry, in one series and in one series each.
+        "most samples, one series": wire.series(
+            name, sample * min(MAX_SAMPLES_PER_REQUEST, (limit - 64) // len(sample))
+        ),
+        "most samples, one series each": one_each * min(MAX_SAMPLES_PER_REQUEST, limit // len(one_each)),
+        "distinct label names": wire.series(b"".join(wire.label(f"l{i}", "") for i in range((limit - 16) // 14))),
+        "one giant label value": wire.series(name, wire.label("big", "v" * (limit - 128)), wire.sample(now, 1.0)),
+        "random bytes": os.urandom(limit),
+    }
+
+
+def main(limit: int) -> None:
+    settings = replace(Settings(), max_body_bytes=limit, write_endpoint="http://127.0.0.1:9")
+    connector = Connector(settings, clients=_OfflineClients(settings))
+    headers = Headers({**WRITE_HEADERS, "Authorization": basic_auth("AKIAPROBE", "probe-secret")})
+    for shape, raw in shapes(limit, int(time.time() * 1000)).items():
+        assert len(raw) <= limit, (shape, len(raw))
+        body = snappy.compress(raw)
+        del raw
+        baseline = _clean_baseline()
+        started = time.monotonic()
+        response = connector.handle(Request("POST", "/write", headers, body))
+        seconds = time.monotonic() - started
+        peak = _status()["VmHWM"] - baseline
+        print(
+            json.dumps(
+                {
+                    "shape": shape,
+                    "status": response.status,
+                    "seconds": round(seconds, 3),
+                    "wire_bytes": len(body),
+                    "samples": int(response.headers.get("X-Prometheus-Remote-Write-Samples-Written", 0)),
+                    "peak_bytes": peak,
+                    "reason": response.body[:100].decode("utf-8", "replace"),
+                }
+            ),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
