@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from google.protobuf.message import DecodeError
-
-from connector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from connector.prom import snappy
+from connector.errors import PayloadTooLarge, UnsupportedMediaType
+from connector.prom import body
 from prompb import remote_pb2
 
 V1_PROTO = "prometheus.WriteRequest"
@@ -25,32 +23,17 @@ MAX_SAMPLES_PER_REQUEST = 200_000
 
 def check_content_type(headers: Mapping[str, str]) -> None:
     """415 for anything but remote-write 1.0 protobuf with snappy content encoding."""
-    content_type = headers.get("content-type", "")
-    media, *params = (part.strip() for part in content_type.split(";"))
-    if media.lower() != "application/x-protobuf":
+    proto = body.content_type_params(headers).get("proto", V1_PROTO)
+    if proto != V1_PROTO:
         raise UnsupportedMediaType(
-            f"unsupported Content-Type {content_type!r}: expected application/x-protobuf (remote write 1.0)"
+            f"unsupported remote-write message {proto[:100]!r}: this endpoint accepts {V1_PROTO}"
+            " (remote write 1.0); configure protobuf_message: prometheus.WriteRequest"
         )
-    for param in params:
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "proto" and value.strip().strip('"') != V1_PROTO:
-            raise UnsupportedMediaType(
-                f"unsupported remote-write message {value.strip()!r}: this endpoint accepts {V1_PROTO}"
-                " (remote write 1.0); configure protobuf_message: prometheus.WriteRequest"
-            )
-    encoding = headers.get("content-encoding", "snappy").strip().lower()
-    if encoding != "snappy":
-        raise UnsupportedMediaType(f"unsupported Content-Encoding {encoding!r}: expected snappy")
 
 
-def decode_write_request(headers: Mapping[str, str], body: bytes, limit: int) -> remote_pb2.WriteRequest:
+def decode_write_request(headers: Mapping[str, str], raw: bytes, limit: int) -> remote_pb2.WriteRequest:
     check_content_type(headers)
-    raw = snappy.decompress(body, limit)
-    try:
-        message = remote_pb2.WriteRequest.FromString(raw)
-    except DecodeError as exc:
-        raise BadRequest(f"body is not a valid prometheus.WriteRequest protobuf: {exc}") from None
-    del raw
+    message = body.decode(raw, limit, remote_pb2.WriteRequest)
     _check_counts(message)
     return message
 
