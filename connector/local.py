@@ -36,12 +36,7 @@ def start_store(settings: Settings, data_dir: Path | None) -> tuple[Any, Setting
 def prometheus_snippet(url: str, sigv4: bool) -> str:
     """The prometheus.yml lines that point a Prometheus at this connector."""
     key_id, secret = local_credentials()
-    auth = "" if sigv4 else (
-        f"    basic_auth:\n      username: {key_id}\n      password: {secret}\n"
-    )
+    auth = "" if sigv4 else (f"    basic_auth:\n      username: {key_id}\n      password: {secret}\n")
     return (
-        "remote_write:\n"
-        f"  - url: {url}/write\n{auth}"
-        "remote_read:\n"
-        f"  - url: {url}/read\n    read_recent: true\n{auth}"
+        f"remote_write:\n  - url: {url}/write\n{auth}remote_read:\n  - url: {url}/read\n    read_recent: true\n{auth}"
     )

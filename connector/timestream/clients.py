@@ -60,8 +60,11 @@ class ClientCache:
         keys: dict[str, Any] = {}
         if identity is not ROLE:
             # Explicit keys: botocore uses exactly these and never consults env, profile or role.
-            keys = {"aws_access_key_id": identity.access_key_id, "aws_secret_access_key": identity.secret_access_key,
-                    "aws_session_token": None}
+            keys = {
+                "aws_access_key_id": identity.access_key_id,
+                "aws_secret_access_key": identity.secret_access_key,
+                "aws_session_token": None,
+            }
         endpoint = settings.write_endpoint if service == "timestream-write" else settings.query_endpoint
         with self._lock:  # botocore sessions are not thread-safe; creating clients is rare
             client = self._session().create_client(

@@ -75,8 +75,5 @@ def error_message(exc: BaseException) -> str:
     """A message safe to log and return: botocore messages carry no secrets, but cap the length."""
     from botocore.exceptions import ClientError
 
-    if isinstance(exc, ClientError):
-        text = str(exc.response.get("Error", {}).get("Message", ""))
-    else:
-        text = str(exc)
-    return text[:300]
+    text = exc.response.get("Error", {}).get("Message", "") if isinstance(exc, ClientError) else exc
+    return str(text)[:300]

@@ -12,8 +12,8 @@ import math
 import operator
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from itertools import chain
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, NamedTuple
 
 from connector.timestream import schema

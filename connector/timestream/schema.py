@@ -78,9 +78,9 @@ def measure_name(metric_name: str) -> tuple[str, bool]:
     ``:`` in measure names is not confirmed to be accepted by Timestream, so recording-rule names
     are stored with ``_`` in its place and their true name in the ``__name__`` dimension.
     """
-    if ":" not in metric_name and not _is_reserved(metric_name):
-        if len(metric_name.encode("utf-8")) <= MAX_MEASURE_NAME_BYTES:
-            return metric_name, False
+    storable = ":" not in metric_name and not _is_reserved(metric_name)
+    if storable and len(metric_name.encode("utf-8")) <= MAX_MEASURE_NAME_BYTES:
+        return metric_name, False
     stand_in = metric_name.replace(":", "_")
     if _is_reserved(stand_in):
         stand_in = "_" + stand_in

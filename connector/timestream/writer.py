@@ -85,9 +85,7 @@ class Writer:
                 kind = classify(exc)
                 delay = _backoff(attempt)
                 if not _may_retry(kind, attempt, self._max_attempts, deadline, delay):
-                    result.failures.append(
-                        CallFailure(kind, error_code(exc), error_message(exc), len(call.records))
-                    )
+                    result.failures.append(CallFailure(kind, error_code(exc), error_message(exc), len(call.records)))
                     return result
                 self._sleep(delay)
                 continue

@@ -42,8 +42,15 @@ def _no_faults(store: EmbeddedTimestream) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def settings(store: EmbeddedTimestream) -> Settings:
-    return replace(Settings(), database=DATABASE, table=TABLE, write_endpoint=store.url,
-                   query_endpoint=store.url, max_attempts=2, request_timeout=10)
+    return replace(
+        Settings(),
+        database=DATABASE,
+        table=TABLE,
+        write_endpoint=store.url,
+        query_endpoint=store.url,
+        max_attempts=2,
+        request_timeout=10,
+    )
 
 
 @dataclass
@@ -96,8 +103,9 @@ def lambda_door(settings: Settings) -> Iterator[Door]:
             "isBase64Encoded": True,
         }
         out = lambda_module.lambda_handler(json.loads(json.dumps(event)), None)
-        return Answer(out["statusCode"], {k.lower(): v for k, v in out["headers"].items()},
-                      base64.b64decode(out["body"]))
+        return Answer(
+            out["statusCode"], {k.lower(): v for k, v in out["headers"].items()}, base64.b64decode(out["body"])
+        )
 
     yield send
     lambda_module._connector = previous

@@ -24,7 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def local_server(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "connector", "serve", "--local", "--port", "0", "--data", str(tmp_path / "data")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
     try:
@@ -57,11 +60,21 @@ def test_serve_local_prints_a_working_prometheus_snippet(local_server: tuple[str
     body = write_body([([("__name__", "cli_check"), ("job", "make-run")], [(now, 42.0)])])
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    conn.request("POST", "/write", body=body, headers={**WRITE_HEADERS, "Authorization": basic_auth(username, password)})
+    conn.request(
+        "POST", "/write", body=body, headers={**WRITE_HEADERS, "Authorization": basic_auth(username, password)}
+    )
     assert conn.getresponse().status == 204
 
-    query = boto3.client("timestream-query", endpoint_url=store_url, region_name="us-east-1",
-                         aws_access_key_id=username, aws_secret_access_key=password)
-    rows = scalar_rows(query, 'SELECT job, "measure_value::double" FROM "PrometheusDatabase"."PrometheusMetricsTable"'
-                              " WHERE measure_name = 'cli_check'")
+    query = boto3.client(
+        "timestream-query",
+        endpoint_url=store_url,
+        region_name="us-east-1",
+        aws_access_key_id=username,
+        aws_secret_access_key=password,
+    )
+    rows = scalar_rows(
+        query,
+        'SELECT job, "measure_value::double" FROM "PrometheusDatabase"."PrometheusMetricsTable"'
+        " WHERE measure_name = 'cli_check'",
+    )
     assert [(job, float(value)) for job, value in rows] == [("make-run", 42.0)]

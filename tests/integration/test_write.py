@@ -73,8 +73,10 @@ def test_values_round_trip_bit_exactly_including_specials(door: Door, query) -> 
     answer = post_write(door, write_body([(labels, [(t0 + i, v) for i, v in enumerate(values)])]))
     assert answer.status == 204, answer.text
     found = stored_samples(query, f"measure_name = 'lossless_total' AND time >= from_milliseconds({t0})")
-    want = Counter(("lossless_total", frozenset({("case", "bits"), ("job", "it")}), t0 + i, float_bits(v))
-                   for i, v in enumerate(values))
+    want = Counter(
+        ("lossless_total", frozenset({("case", "bits"), ("job", "it")}), t0 + i, float_bits(v))
+        for i, v in enumerate(values)
+    )
     assert found == want
 
 
@@ -83,12 +85,18 @@ def test_recording_rule_names_and_reserved_label_names_are_stored_and_decode(doo
     labels = [("__name__", "job:requests:rate5m"), ("job", "api"), ("time", "noon"), ("ts_zone", "z")]
     assert post_write(door, write_body([(labels, [(t0, 2.0)])])).status == 204
     found = stored_samples(query, f"time = from_milliseconds({t0})")
-    assert ("job:requests:rate5m", frozenset({("job", "api"), ("time", "noon"), ("ts_zone", "z")}), t0,
-            float_bits(2.0)) in found
+    assert (
+        "job:requests:rate5m",
+        frozenset({("job", "api"), ("time", "noon"), ("ts_zone", "z")}),
+        t0,
+        float_bits(2.0),
+    ) in found
 
 
 def test_remote_write_2_content_type_is_415(door: Door) -> None:
-    answer = post_write(door, write_body([]), {"Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request"})
+    answer = post_write(
+        door, write_body([]), {"Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request"}
+    )
     assert answer.status == 415 and "prometheus.WriteRequest" in answer.text
 
 
@@ -151,10 +159,12 @@ def test_samples_outside_retention_are_400_and_the_rest_is_written(store: Embedd
 
     connector = Connector(replace(settings, table="memory_only"))
     t = now_ms()
-    body = write_body([
-        ([("__name__", "retention_check"), ("age", "fresh")], [(t, 1.0)]),
-        ([("__name__", "retention_check"), ("age", "old")], [(t - 3 * 3600_000, 2.0)]),
-    ])
+    body = write_body(
+        [
+            ([("__name__", "retention_check"), ("age", "fresh")], [(t, 1.0)]),
+            ([("__name__", "retention_check"), ("age", "old")], [(t - 3 * 3600_000, 2.0)]),
+        ]
+    )
     response = connector.handle(Request("POST", "/write", Headers({**WRITE_HEADERS, **AUTH}), body))
     assert response.status == 400
     assert "1 of 2 samples" in response.body.decode()

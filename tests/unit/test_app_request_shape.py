@@ -27,17 +27,28 @@ def _request(body: bytes) -> Request:
 
 
 def test_write_sends_well_formed_write_records_to_the_configured_table() -> None:
-    client = boto3.client("timestream-write", region_name="us-east-1", endpoint_url="http://127.0.0.1:1",
-                          aws_access_key_id="x", aws_secret_access_key="y")
+    client = boto3.client(
+        "timestream-write",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:1",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+    )
     expected = {
         "DatabaseName": "db_x",
         "TableName": "tbl_y",
-        "CommonAttributes": {"MeasureValueType": "DOUBLE", "TimeUnit": "MILLISECONDS", "Time": "1700000000000",
-                             "MeasureName": "up", "Dimensions": [{"Name": "job", "Value": "node"}]},
+        "CommonAttributes": {
+            "MeasureValueType": "DOUBLE",
+            "TimeUnit": "MILLISECONDS",
+            "Time": "1700000000000",
+            "MeasureName": "up",
+            "Dimensions": [{"Name": "job", "Value": "node"}],
+        },
         "Records": ANY,
     }
-    body = write_body([([("__name__", "up"), ("instance", f"h{i}"), ("job", "node")], [(1700000000000, 1.0)])
-                       for i in range(3)])
+    body = write_body(
+        [([("__name__", "up"), ("instance", f"h{i}"), ("job", "node")], [(1700000000000, 1.0)]) for i in range(3)]
+    )
     with Stubber(client) as stub:
         stub.add_response("write_records", {"RecordsIngested": {"Total": 3}}, expected)
         clients = StubbedClients(client)
@@ -54,8 +65,13 @@ def test_metadata_only_requests_are_accepted_without_calling_timestream() -> Non
 
     message = remote_pb2.WriteRequest()
     message.metadata.add(type=1, metric_family_name="up", help="h")
-    client = boto3.client("timestream-write", region_name="us-east-1", endpoint_url="http://127.0.0.1:1",
-                          aws_access_key_id="x", aws_secret_access_key="y")
+    client = boto3.client(
+        "timestream-write",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:1",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+    )
     with Stubber(client):
         connector = Connector(Settings(), clients=StubbedClients(client))  # type: ignore[arg-type]
         response = connector.handle(_request(snappy.compress(message.SerializeToString())))

@@ -8,8 +8,14 @@ from connector.timestream.records import Record, plan_calls
 
 
 def _client():  # type: ignore[no-untyped-def]
-    return boto3.client("timestream-write", region_name="us-east-1", endpoint_url="http://127.0.0.1:1",
-                        aws_access_key_id="x", aws_secret_access_key="y", config=Config(parameter_validation=False))
+    return boto3.client(
+        "timestream-write",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:1",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+        config=Config(parameter_validation=False),
+    )
 
 
 def test_fast_body_is_the_same_json_document_as_botocores() -> None:

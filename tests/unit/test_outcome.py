@@ -16,14 +16,20 @@ def test_everything_written_is_204_with_the_count() -> None:
 
 
 def test_throttling_is_503_with_retry_after() -> None:
-    response = _outcome(written=50, failures=[CallFailure(Kind.THROTTLED, "ThrottlingException", "slow", 50)]).response()
+    response = _outcome(
+        written=50, failures=[CallFailure(Kind.THROTTLED, "ThrottlingException", "slow", 50)]
+    ).response()
     assert response.status == 503 and response.headers["Retry-After"]
     assert b"Retry" in response.body
 
 
 def test_timestream_5xx_is_502_and_missing_table_is_503() -> None:
-    assert _outcome(failures=[CallFailure(Kind.RETRYABLE, "InternalServerException", "x", 100)]).response().status == 502
-    assert _outcome(failures=[CallFailure(Kind.MISSING, "ResourceNotFoundException", "x", 100)]).response().status == 503
+    assert (
+        _outcome(failures=[CallFailure(Kind.RETRYABLE, "InternalServerException", "x", 100)]).response().status == 502
+    )
+    assert (
+        _outcome(failures=[CallFailure(Kind.MISSING, "ResourceNotFoundException", "x", 100)]).response().status == 503
+    )
 
 
 def test_deadline_is_504() -> None:
@@ -47,8 +53,11 @@ def test_credentials_are_401_and_403() -> None:
 
 
 def test_rejected_and_invalid_samples_are_400_naming_counts_and_reasons() -> None:
-    outcome = WriteOutcome(samples=100, invalid=Counter({"duplicate label name 'a'": 3}),
-                           result=WriteResult(written=90, rejected=Counter({"timestamp too old": 7})))
+    outcome = WriteOutcome(
+        samples=100,
+        invalid=Counter({"duplicate label name 'a'": 3}),
+        result=WriteResult(written=90, rejected=Counter({"timestamp too old": 7})),
+    )
     response = outcome.response()
     assert response.status == 400
     text = response.body.decode()

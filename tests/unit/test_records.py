@@ -77,8 +77,11 @@ label_values = st.text(min_size=1, max_size=30)
 @given(
     labels=st.dictionaries(label_names, label_values, min_size=0, max_size=8),
     metric=st.from_regex(r"[a-zA-Z_:][a-zA-Z0-9_:]{0,30}", fullmatch=True),
-    values=st.lists(st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from([5e-324, -0.0, 1e300, 4e-7]),
-                    min_size=1, max_size=5),
+    values=st.lists(
+        st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from([5e-324, -0.0, 1e300, 4e-7]),
+        min_size=1,
+        max_size=5,
+    ),
 )
 def test_random_label_sets_and_values_reach_the_records_unchanged(labels, metric, values) -> None:  # type: ignore[no-untyped-def]
     pairs = sorted([("__name__", metric), *labels.items()])
@@ -185,5 +188,7 @@ def test_planning_bills_less_than_plain_chunks_of_100_with_common_attributes() -
     planned = plain = 0
     for records in _captured_requests():
         planned += sum(_billed_units(c.parameters("d", "t")) for c in plan_calls(records))
-        plain += sum(_billed_units(_call(records[i : i + 100]).parameters("d", "t")) for i in range(0, len(records), 100))
+        plain += sum(
+            _billed_units(_call(records[i : i + 100]).parameters("d", "t")) for i in range(0, len(records), 100)
+        )
     assert planned < plain

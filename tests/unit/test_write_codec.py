@@ -11,7 +11,7 @@ from tests.helpers import WRITE_HEADERS, write_request
     [
         "application/x-protobuf",
         "application/x-protobuf;proto=prometheus.WriteRequest",
-        "Application/X-Protobuf; proto=\"prometheus.WriteRequest\"",
+        'Application/X-Protobuf; proto="prometheus.WriteRequest"',
     ],
 )
 def test_remote_write_1_content_types_are_accepted(content_type: str) -> None:

@@ -12,15 +12,22 @@ from connector.timestream.writer import Writer
 
 
 def _error(code: str, status: int = 400, **extra: Any) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": f"{code} happened"}, "ResponseMetadata":
-                        {"HTTPStatusCode": status}, **extra}, "WriteRecords")
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": f"{code} happened"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+            **extra,
+        },
+        "WriteRecords",
+    )
 
 
 class FakeClient:
     """Rejects chosen records (by value) and fails chosen attempts, recording every call."""
 
-    def __init__(self, reject_values: set[str] = frozenset(), failures: list[Exception] | None = None,
-                 delay: float = 0.0) -> None:
+    def __init__(
+        self, reject_values: set[str] = frozenset(), failures: list[Exception] | None = None, delay: float = 0.0
+    ) -> None:
         self.reject_values = reject_values
         self.failures = list(failures or [])
         self.delay = delay
@@ -45,8 +52,12 @@ class FakeClient:
             with self.lock:
                 self.stored += [r["MeasureValue"] for i, r in enumerate(records) if i not in rejected]
             if rejected:
-                raise _error("RejectedRecordsException", RejectedRecords=[
-                    {"RecordIndex": i, "Reason": "The record timestamp is outside the time range"} for i in rejected])
+                raise _error(
+                    "RejectedRecordsException",
+                    RejectedRecords=[
+                        {"RecordIndex": i, "Reason": "The record timestamp is outside the time range"} for i in rejected
+                    ],
+                )
             return {"RecordsIngested": {"Total": len(records)}}
         finally:
             with self.lock:
