@@ -14,7 +14,7 @@ from connector.outcome import WriteOutcome
 from connector.prom.write_codec import decode_write_request
 from connector.read import ReadHandler
 from connector.timestream.clients import ClientCache
-from connector.timestream.records import plan_calls, translate
+from connector.timestream.records import SeriesCache, plan_calls, translate
 from connector.timestream.writer import Writer
 
 Handler = Callable[[Request, Identity], Response]
@@ -28,6 +28,7 @@ class Connector:
         self.clients = clients or ClientCache(settings)
         self.writer = Writer(settings.write_concurrency, settings.max_attempts)
         self.reader = ReadHandler(settings, self.clients)
+        self.series = SeriesCache(settings.series_cache_size)
         self._routes: dict[tuple[str, str], Handler] = {
             ("POST", "/write"): self.write,
             ("POST", "/read"): self.read,
@@ -62,7 +63,7 @@ class Connector:
 
     def write(self, request: Request, identity: Identity) -> Response:
         message = decode_write_request(request.headers, request.body, self.settings.max_body_bytes)
-        translation = translate(message.timeseries)
+        translation = translate(message.timeseries, self.series)
         del message  # the decoded protobuf is ~3x the body: free it before the writes
         outcome = WriteOutcome(
             samples=len(translation.records) + sum(translation.invalid.values()),
