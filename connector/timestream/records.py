@@ -24,6 +24,7 @@ _TIME_BYTES = 8
 # Room kept in every record for the special-value dimension, so that any sample of a series fits.
 _SPECIAL_ROOM = len(schema.SPECIAL_DIMENSION) + 22
 _KIB = 1024
+_MAX_LABELS = schema.MAX_DIMENSIONS_PER_RECORD + 1  # the dimensions plus __name__
 # Records of one timestamp (one scrape) below this count are packed with others into shared calls.
 _MIN_SCRAPE_RECORDS = 20
 
@@ -75,7 +76,8 @@ def translate(timeseries: Iterable[Any], cache: SeriesCache | None = None) -> Tr
     isfinite = math.isfinite
     lookup = (cache or SeriesCache()).base
     for series in timeseries:
-        base = lookup(tuple([(label.name, label.value) for label in series.labels]))
+        pairs = _label_pairs(series.labels)
+        base = pairs if isinstance(pairs, str) else lookup(pairs)
         if isinstance(base, str):
             result.invalid[base] += len(series.samples) + len(series.histograms)
             continue
@@ -91,6 +93,26 @@ def translate(timeseries: Iterable[Any], cache: SeriesCache | None = None) -> Tr
         if series.exemplars:
             result.ignored["exemplars"] += len(series.exemplars)
     return result
+
+
+def _label_pairs(labels: Sequence[Any]) -> tuple[tuple[str, str], ...] | str:
+    """A series' (name, value) pairs, or why it is invalid.
+
+    A series with more labels than Timestream has dimensions keeps only the labels it would store,
+    so a hostile series of millions of empty labels is never copied.
+    """
+    if len(labels) <= _MAX_LABELS:
+        return tuple([(label.name, label.value) for label in labels])
+    kept = []
+    for label in labels:
+        name, value = label.name, label.value
+        if not name:
+            return "label with an empty name"
+        if value:
+            kept.append((name, value))
+            if len(kept) > _MAX_LABELS:
+                return f"more than {schema.MAX_DIMENSIONS_PER_RECORD} labels"
+    return tuple(kept)
 
 
 def _series_base(labels: Sequence[tuple[str, str]]) -> tuple[Dimensions, str, int] | str:
