@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from connector.errors import BadRequest
-from connector.prom.matchers import Matcher, MatchType, RegexError, compile_regex
+from connector.prom.matchers import Matcher, MatchType
+from connector.prom.regex import RegexError, compile_regex
 from tests.read.regex_engines import JAVA, java_find, re2_find
 
 # (RE2 source, the same language in Python syntax): Python's fullmatch is the reference.
