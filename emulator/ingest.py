@@ -16,18 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator import validation as rules
-from emulator.dialect import quote_ident
 from emulator.records import MergedRecord, WriteRequest
-from emulator.store import KEY_COLUMN, VALUE_COLUMN, VALUE_COLUMNS, VERSION_COLUMN, Store, TableInfo
+from emulator.store import VALUE_COLUMNS, Store, TableInfo, WriteBatch
 from emulator.validation import RecordProblem
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Prepared:
     """A record that passed every check that does not depend on stored data."""
 
     index: int
-    key: str
+    key: bytes
     dimensions: dict[str, str]
     measure_name: str
     value_type: str
@@ -55,7 +54,12 @@ class IngestResult:
 
 
 def ingest(store: Store, request: WriteRequest, allow_colon_in_measure_name: bool) -> IngestResult:
-    """Write what can be written; returns the written records and the rejections, by index."""
+    """Write what can be written; returns the written records and the rejections, by index.
+
+    Only in-memory work runs under ``store.lock`` (quotas, and versions against the table's
+    index); the rows are then written by the store's group commit, together with those of any
+    concurrent calls, and this returns once they are stored.
+    """
     table = store.table(request.database, request.table)
     result = IngestResult()
     now_ns = time.time_ns()
@@ -65,24 +69,21 @@ def ingest(store: Store, request: WriteRequest, allow_colon_in_measure_name: boo
             prepared.append(prepare(index, record, table, allow_colon_in_measure_name, now_ns))
         except RecordProblem as problem:
             result.reject(index, problem)
+    batch = None
     with store.lock:
+        table = store.table(request.database, request.table)  # it may have been deleted meanwhile
         accepted = _apply_table_quotas(prepared, table, result)
-        rows, replaced = _resolve_versions(store, table, accepted, result)
-        _persist(store, table, rows, replaced)
+        if accepted:
+            batch = _resolve_versions(store, table, accepted, result)
+    if batch is not None:
+        store.commit(batch)
     result.rejected.sort(key=lambda entry: entry["RecordIndex"])
     return result
 
 
 def prepare(index: int, record: MergedRecord, table: TableInfo, allow_colon: bool, now_ns: int) -> Prepared:
     """Check one merged record against names, quotas, value type and the time window."""
-    if not record.dimensions:
-        raise RecordProblem("At least one dimension is required for a record.")
-    for name, dimension_value in record.dimensions:
-        rules.check_dimension_name(name)
-        rules.check_dimension_value(name, dimension_value)
-    if record.measure_name is None:
-        raise RecordProblem("MeasureName is required for a record.")
-    rules.check_measure_name(record.measure_name, allow_colon)
+    key_prefix = _series(record.dimensions, record.measure_name, allow_colon)
     if record.measure_value is None:
         raise RecordProblem("MeasureValue is required for a record of a scalar MeasureValueType.")
     value, canonical = rules.parse_measure_value(record.value_type, record.measure_value)
@@ -92,41 +93,100 @@ def prepare(index: int, record: MergedRecord, table: TableInfo, allow_colon: boo
         raise RecordProblem("Time is required for a record.")
     time_ns = rules.time_to_ns(record.time, record.time_unit)
     magnetic = rules.check_time_window(time_ns, now_ns, table.memory_hours, table.magnetic_days, table.magnetic_writes)
-    dimensions = dict(record.dimensions)
     return Prepared(
-        index=index,
-        key=identity_key(dimensions, record.measure_name, time_ns),
-        dimensions=dimensions,
-        measure_name=record.measure_name,
-        value_type=record.value_type,
-        value=value,
-        typed_value=f"{record.value_type}:{canonical}",
-        time_ns=time_ns,
-        version=record.version,
-        own_bytes=record.own_bytes,
-        magnetic=magnetic,
+        index,
+        _digest(f"{key_prefix}{time_ns}]"),
+        dict(record.dimensions),
+        record.measure_name,  # type: ignore[arg-type]  # checked by _series
+        record.value_type,
+        value,
+        f"{record.value_type}:{canonical}",
+        time_ns,
+        record.version,
+        record.own_bytes,
+        magnetic,
     )
 
 
-def identity_key(dimensions: dict[str, str], measure_name: str, time_ns: int) -> str:
-    """A fixed-size digest of the record identity (dimension order does not matter)."""
-    payload = json.dumps([sorted(dimensions.items()), measure_name, time_ns], ensure_ascii=False)
-    return hashlib.blake2b(payload.encode("utf-8"), digest_size=16).hexdigest()
+# A batch of a scrape repeats the series (dimensions + measure name) of the previous one with a new
+# time: their checks and most of their identity encoding are worked out once per series. Bounded:
+# cleared when full, and only series whose text is short enough to be a valid record are kept.
+_SERIES_CACHE: dict[tuple[Any, ...], tuple[str | None, str]] = {}
+_SERIES_CACHE_SIZE = 1 << 14
+_SERIES_CACHE_MAX_CHARS = 2 * rules.MAX_RECORD_BYTES
+
+
+def _series(dimensions: tuple[tuple[str, str], ...], measure_name: str | None, allow_colon: bool) -> str:
+    """Check dimensions and measure name; returns the identity-key text up to the time (cached)."""
+    cache_key = (dimensions, measure_name, allow_colon)
+    found = _SERIES_CACHE.get(cache_key)
+    if found is None:
+        found = _check_series(dimensions, measure_name, allow_colon)
+        if found[0] is None and len(found[1]) <= _SERIES_CACHE_MAX_CHARS:
+            if len(_SERIES_CACHE) >= _SERIES_CACHE_SIZE:
+                _SERIES_CACHE.clear()
+            _SERIES_CACHE[cache_key] = found
+    problem, key_prefix = found
+    if problem is not None:
+        raise RecordProblem(problem)
+    return key_prefix
+
+
+def _check_series(
+    dimensions: tuple[tuple[str, str], ...], measure_name: str | None, allow_colon: bool
+) -> tuple[str | None, str]:
+    """(first problem, or None; identity-key text up to the time) of one series."""
+    try:
+        if not dimensions:
+            raise RecordProblem("At least one dimension is required for a record.")
+        for name, dimension_value in dimensions:
+            rules.check_dimension_name(name)
+            rules.check_dimension_value(name, dimension_value)
+        if measure_name is None:
+            raise RecordProblem("MeasureName is required for a record.")
+        rules.check_measure_name(measure_name, allow_colon)
+    except RecordProblem as problem:
+        return problem.reason, ""
+    # identity_key's JSON without the time and the closing bracket: "[[...], \"name\", "
+    return None, _KEY_ENCODER.encode([sorted(dict(dimensions).items()), measure_name])[:-1] + ", "
+
+
+_KEY_ENCODER = json.JSONEncoder(ensure_ascii=False)  # exactly json.dumps(..., ensure_ascii=False), built once
+
+
+def identity_key(dimensions: dict[str, str], measure_name: str, time_ns: int) -> bytes:
+    """A fixed-size digest of the record identity (dimension order does not matter).
+
+    Stored in hex in the hidden key column: keep the encoding, or data written before a change
+    would no longer match the records that rewrite it (``prepare`` builds the same text in two parts).
+    """
+    return _digest(_KEY_ENCODER.encode([sorted(dimensions.items()), measure_name, time_ns]))
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
 def _apply_table_quotas(prepared: list[Prepared], table: TableInfo, result: IngestResult) -> list[Prepared]:
     """128 dimension names and 8192 measure names per table, counting this call's additions in order."""
     known = {name.lower(): name for name in table.dimensions}
-    measures = set(table.measure_names)
+    exact = set(table.dimensions)  # the same names, for the usual case: a record with known dimensions only
+    measures = table.measure_names
+    added: set[str] = set()  # measure names of this call the table does not have yet
     accepted = []
     for record in prepared:
         try:
-            new_dims = _new_dimensions(record, known)
+            new_dims = [] if exact.issuperset(record.dimensions) else _new_dimensions(record, known)
             if len(known) + len(new_dims) > rules.MAX_DIMENSIONS_PER_TABLE:
                 raise RecordProblem(
                     f"The maximum number of dimensions per table ({rules.MAX_DIMENSIONS_PER_TABLE}) has been exceeded."
                 )
-            if record.measure_name not in measures and len(measures) >= rules.MAX_MEASURE_NAMES_PER_TABLE:
+            measure = record.measure_name
+            if (
+                measure not in measures
+                and measure not in added
+                and len(measures) + len(added) >= rules.MAX_MEASURE_NAMES_PER_TABLE
+            ):
                 raise RecordProblem(
                     f"The maximum number of measure names per table ({rules.MAX_MEASURE_NAMES_PER_TABLE}) "
                     "has been exceeded."
@@ -134,8 +194,11 @@ def _apply_table_quotas(prepared: list[Prepared], table: TableInfo, result: Inge
         except RecordProblem as problem:
             result.reject(record.index, problem)
             continue
-        known.update((name.lower(), name) for name in new_dims)
-        measures.add(record.measure_name)
+        if new_dims:
+            known.update((name.lower(), name) for name in new_dims)
+            exact.update(new_dims)
+        if measure not in measures:
+            added.add(measure)
         accepted.append(record)
     return accepted
 
@@ -157,10 +220,11 @@ def _new_dimensions(record: Prepared, known: dict[str, str]) -> list[str]:
 
 def _resolve_versions(
     store: Store, table: TableInfo, records: list[Prepared], result: IngestResult
-) -> tuple[dict[str, Prepared], set[str]]:
-    """Apply version semantics against stored rows and earlier records of the same call."""
-    stored = _lookup(store, table, records)
-    final: dict[str, Prepared] = {}
+) -> WriteBatch | None:
+    """Apply version semantics against the table's index (stored and staged rows) and earlier records of
+    the same call; stage what must be stored and record it in the index (caller holds ``store.lock``)."""
+    stored = store.versions(table)
+    final: dict[bytes, Prepared] = {}
     for record in records:
         pending = final.get(record.key)
         current = (pending.version, pending.typed_value) if pending else stored.get(record.key)
@@ -172,8 +236,20 @@ def _resolve_versions(
         result.written.append(record)
         if changed:
             final[record.key] = record
-    replaced = {key for key in final if key in stored}
-    return final, replaced
+    if not final:
+        return None
+    rows = list(final.values())
+    replaced = [key for key in final if key in stored]
+    _add_columns(store, table, rows)
+    for row in rows:
+        stored[row.key] = (row.version, row.typed_value)
+    table.measure_names.update(r.measure_name for r in rows)
+    batch = WriteBatch(table, rows)
+    if replaced:
+        times = [final[key].time_ns for key in replaced]
+        batch.replaced, batch.replaced_times = replaced, (min(times), max(times))
+    store.stage(batch)
+    return batch
 
 
 def _decide(current: tuple[int, str] | None, record: Prepared) -> bool:
@@ -198,60 +274,13 @@ def _decide(current: tuple[int, str] | None, record: Prepared) -> bool:
     )
 
 
-def _lookup(store: Store, table: TableInfo, records: list[Prepared]) -> dict[str, tuple[int, str]]:
-    """Stored (version, typed value) for the identities in this call, narrowed by time."""
-    if not records:
-        return {}
-    times = [r.time_ns for r in records]
-    key, version, value = (quote_ident(c) for c in (KEY_COLUMN, VERSION_COLUMN, VALUE_COLUMN))
-    rows = store.execute(
-        f"SELECT {key}, {version}, {value} FROM {table.physical} "
-        f'WHERE "time" BETWEEN make_timestamp_ns($1) AND make_timestamp_ns($2) '
-        f"AND {key} IN (SELECT unnest($3::VARCHAR[]))",
-        [min(times), max(times), list({r.key for r in records})],
-    ).fetchall()
-    return {key: (version, value) for key, version, value in rows}
-
-
-def _persist(store: Store, table: TableInfo, rows: dict[str, Prepared], replaced: set[str]) -> None:
-    """Add missing columns, drop replaced rows, then insert everything in one statement."""
-    if not rows:
-        return
-    records = list(rows.values())
-    new_dims = sorted({name for r in records for name in r.dimensions} - set(table.dimensions))
-    have = set(table.value_columns)
-    new_types = [
-        t for t in VALUE_COLUMNS if VALUE_COLUMNS[t][0] not in have and any(r.value_type == t for r in records)
-    ]
-    store.add_columns(table, new_dims, new_types)
-    if replaced:
-        store.execute(
-            f"DELETE FROM {table.physical} WHERE {quote_ident(KEY_COLUMN)} IN (SELECT unnest($1::VARCHAR[]))",
-            [list(replaced)],
-        )
-    _insert(store, table, records)
-    table.measure_names.update(r.measure_name for r in records)
-
-
-def _insert(store: Store, table: TableInfo, records: list[Prepared]) -> None:
-    """One INSERT ... SELECT unnest(...) per call: far faster than executemany in DuckDB."""
-    columns: list[tuple[str, str, list[Any]]] = [
-        (KEY_COLUMN, "VARCHAR", [r.key for r in records]),
-        (VERSION_COLUMN, "BIGINT", [r.version for r in records]),
-        (VALUE_COLUMN, "VARCHAR", [r.typed_value for r in records]),
-        ("measure_name", "VARCHAR", [r.measure_name for r in records]),
-        ("time", "BIGINT", [r.time_ns for r in records]),
-    ]
-    used_dims = sorted({name for r in records for name in r.dimensions})
-    columns += [(name, "VARCHAR", [r.dimensions.get(name) for r in records]) for name in used_dims]
-    for value_type in sorted({r.value_type for r in records}):
-        column, sql_type = VALUE_COLUMNS[value_type]
-        columns.append((column, sql_type, [r.value if r.value_type == value_type else None for r in records]))
-    names = ", ".join(quote_ident(name) for name, _, _ in columns)
-    selects = []
-    for i, (name, sql_type, _) in enumerate(columns, start=1):
-        expression = f"unnest(${i}::{sql_type}[])"
-        selects.append(f"make_timestamp_ns({expression})" if name == "time" else expression)
-    store.execute(
-        f"INSERT INTO {table.physical} ({names}) SELECT {', '.join(selects)}", [values for _, _, values in columns]
+def _add_columns(store: Store, table: TableInfo, rows: list[Prepared]) -> None:
+    """Dimension and measure-value columns the rows need and the table does not have yet."""
+    have_dims = set(table.dimensions)
+    new_dims = sorted(
+        {name for r in rows if not have_dims.issuperset(r.dimensions) for name in r.dimensions} - have_dims
     )
+    have = set(table.value_columns)
+    types = {r.value_type for r in rows}
+    new_types = [t for t in VALUE_COLUMNS if VALUE_COLUMNS[t][0] not in have and t in types]
+    store.add_columns(table, new_dims, new_types)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.errors import validation
-from emulator.validation import MAX_RECORDS_PER_CALL, TIME_UNIT_NS, utf8_len, value_bytes
+from emulator.validation import FIXED_VALUE_BYTES, MAX_RECORDS_PER_CALL, TIME_UNIT_NS, utf8_len, value_bytes
 
 _VALUE_TYPES = ("DOUBLE", "BIGINT", "VARCHAR", "BOOLEAN", "TIMESTAMP", "MULTI")
 _RECORD_KEYS = (
@@ -25,9 +25,15 @@ _RECORD_KEYS = (
     "Version",
     "MeasureValues",
 )
+_RECORD_KEY_SET = frozenset(_RECORD_KEYS)
+_UNBOUNDED = 1 << 62
+_STRING_LIMITS = (("MeasureName", _UNBOUNDED), ("MeasureValue", 2048), ("Time", 256))
+_ENUMS = (("MeasureValueType", _VALUE_TYPES), ("TimeUnit", tuple(TIME_UNIT_NS)))
+_ABSENT: Any = object()
+_NO_DIMENSIONS: Any = object()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MergedRecord:
     """One record with CommonAttributes applied; ``own_bytes`` is what it adds to the bill."""
 
@@ -84,20 +90,25 @@ def _fail(path: str, what: str) -> None:
 
 
 def _check_record(record: object, path: str) -> dict[str, Any]:
-    """Model constraints of one ``Record`` structure."""
+    """Model constraints of one ``Record`` structure (hot: runs for every record of every call)."""
     if not isinstance(record, dict):
         _fail(path, "Member must be a structure.")
     assert isinstance(record, dict)
-    unknown = set(record) - set(_RECORD_KEYS)
-    if unknown:
-        _fail(path, f"Unknown members {sorted(unknown)}.")
-    _check_dimensions(record.get("Dimensions", []), f"{path}.dimensions")
-    _check_string(record, "MeasureName", path, 1, None)
-    _check_string(record, "MeasureValue", path, 1, 2048)
-    _check_string(record, "Time", path, 1, 256)
-    _check_enum(record, "MeasureValueType", path, _VALUE_TYPES)
-    _check_enum(record, "TimeUnit", path, tuple(TIME_UNIT_NS))
-    version = record.get("Version")
+    if not _RECORD_KEY_SET.issuperset(record):
+        _fail(path, f"Unknown members {sorted(set(record) - _RECORD_KEY_SET)}.")
+    dimensions = record.get("Dimensions", _NO_DIMENSIONS)
+    if dimensions is not _NO_DIMENSIONS:
+        _check_dimensions(dimensions, f"{path}.dimensions")
+    get = record.get
+    for key, high in _STRING_LIMITS:
+        value = get(key, _ABSENT)
+        if value is not _ABSENT and (value.__class__ is not str or not 1 <= len(value) <= high):
+            _check_string(record, key, path, 1, high if high != _UNBOUNDED else None)
+    for key, allowed in _ENUMS:
+        value = get(key, _ABSENT)
+        if value is not _ABSENT and value not in allowed:
+            _check_enum(record, key, path, allowed)
+    version = get("Version")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
         _fail(f"{path}.version", "Version must be 1 or greater.")
     return record
@@ -109,16 +120,32 @@ def _check_dimensions(dimensions: object, path: str) -> None:
     assert isinstance(dimensions, list)
     seen: set[str] = set()
     for i, dim in enumerate(dimensions):
-        where = f"{path}.{i + 1}.member"
-        if not isinstance(dim, dict) or not isinstance(dim.get("Name"), str) or not isinstance(dim.get("Value"), str):
-            _fail(where, "Dimension must have a string Name and Value.")
-        if dim["Name"] == "":
-            _fail(f"{where}.name", "Member must have length greater than or equal to 1.")
-        if dim.get("DimensionValueType", "VARCHAR") != "VARCHAR":
-            _fail(f"{where}.dimensionValueType", "Member must satisfy enum value set: [VARCHAR].")
-        if dim["Name"] in seen:
-            raise validation(f"A record must contain dimensions with unique names; '{dim['Name']}' is repeated.")
-        seen.add(dim["Name"])
+        if dim.__class__ is dict:
+            name = dim.get("Name")
+            if (
+                name.__class__ is str
+                and name
+                and dim.get("Value").__class__ is str
+                and dim.get("DimensionValueType", "VARCHAR") == "VARCHAR"
+                and name not in seen
+            ):
+                seen.add(name)
+                continue
+        _dimension_problem(dim, f"{path}.{i + 1}.member", seen)
+
+
+def _dimension_problem(dim: object, where: str, seen: set[str]) -> None:
+    """The exact complaint about one dimension (the slow path of ``_check_dimensions``)."""
+    if not isinstance(dim, dict) or not isinstance(dim.get("Name"), str) or not isinstance(dim.get("Value"), str):
+        _fail(where, "Dimension must have a string Name and Value.")
+    assert isinstance(dim, dict)
+    if dim["Name"] == "":
+        _fail(f"{where}.name", "Member must have length greater than or equal to 1.")
+    if dim.get("DimensionValueType", "VARCHAR") != "VARCHAR":
+        _fail(f"{where}.dimensionValueType", "Member must satisfy enum value set: [VARCHAR].")
+    if dim["Name"] in seen:
+        raise validation(f"A record must contain dimensions with unique names; '{dim['Name']}' is repeated.")
+    seen.add(dim["Name"])
 
 
 def _check_string(record: dict[str, Any], key: str, path: str, low: int, high: int | None) -> None:
@@ -143,11 +170,23 @@ class _Common:
     dimensions: list[tuple[str, str]]
     names: frozenset[str]
     dims_bytes: int
+    defaults: dict[str, Any]  # what a record that lacks the key gets: the common value or the API default
 
 
 def _common(fields: dict[str, Any]) -> _Common:
     dims = [(d["Name"], d["Value"]) for d in fields.get("Dimensions", [])]
-    return _Common(fields, dims, frozenset(name for name, _ in dims), _dims_bytes(dims))
+    defaults = {key: fields.get(key, default) for key, default in _MERGED_DEFAULTS}
+    return _Common(fields, dims, frozenset(name for name, _ in dims), _dims_bytes(dims), defaults)
+
+
+_MERGED_DEFAULTS = (
+    ("MeasureValueType", "DOUBLE"),
+    ("MeasureName", None),
+    ("MeasureValue", None),
+    ("Time", None),
+    ("TimeUnit", "MILLISECONDS"),
+    ("Version", 1),
+)
 
 
 def _dims_bytes(dims: list[tuple[str, str]]) -> int:
@@ -156,29 +195,40 @@ def _dims_bytes(dims: list[tuple[str, str]]) -> int:
 
 def _merge(common: _Common, record: dict[str, Any]) -> MergedRecord:
     """Record fields override common ones; dimensions are the union and must not overlap."""
-    own_dims = [(d["Name"], d["Value"]) for d in record.get("Dimensions", [])]
-    overlap = common.names.intersection(name for name, _ in own_dims) if common.names else None
-    if overlap:
-        raise validation(f"Dimensions in CommonAttributes and records may not overlap: {sorted(overlap)}.")
-
-    def pick(key: str, default: Any = None) -> Any:
-        return record.get(key, common.fields.get(key, default))
-
-    value_type = pick("MeasureValueType", "DOUBLE")
-    measure_name, measure_value = pick("MeasureName"), pick("MeasureValue")
-    own_dims_bytes = _dims_bytes(own_dims)
+    raw_dims = record.get("Dimensions")
+    own_dims = [(d["Name"], d["Value"]) for d in raw_dims] if raw_dims else []
+    if common.names:
+        overlap = common.names.intersection(name for name, _ in own_dims)
+        if overlap:
+            raise validation(f"Dimensions in CommonAttributes and records may not overlap: {sorted(overlap)}.")
+    defaults = common.defaults
+    get = record.get
+    value_type = get("MeasureValueType", defaults["MeasureValueType"])
+    measure_name = get("MeasureName", defaults["MeasureName"])
+    measure_value = get("MeasureValue", defaults["MeasureValue"])
+    # UTF-8 bytes of every own dimension name and value, counted at once (ASCII fast path)
+    text = "".join([part for pair in own_dims for part in pair])
+    own_dims_bytes = len(text) if text.isascii() else len(text.encode("utf-8"))
+    fixed = FIXED_VALUE_BYTES.get(value_type)
     size = 8 + common.dims_bytes + own_dims_bytes + utf8_len(measure_name or "")
-    size += value_bytes(value_type, measure_value or "")
+    size += fixed or utf8_len(measure_value or "")
+    own = own_dims_bytes
+    if "Time" in record:
+        own += 8
+    if "MeasureName" in record:
+        own += utf8_len(measure_name)
+    if "MeasureValue" in record:
+        own += fixed or utf8_len(measure_value)
     return MergedRecord(
-        dimensions=tuple(common.dimensions + own_dims),
-        measure_name=measure_name,
-        measure_value=measure_value,
-        value_type=value_type,
-        time=pick("Time"),
-        time_unit=pick("TimeUnit", "MILLISECONDS"),
-        version=pick("Version", 1),
-        own_bytes=_metered_bytes(record, value_type, own_dims_bytes),
-        size_bytes=size,
+        tuple(common.dimensions + own_dims) if common.dimensions else tuple(own_dims),
+        measure_name,
+        measure_value,
+        value_type,
+        get("Time", defaults["Time"]),
+        get("TimeUnit", defaults["TimeUnit"]),
+        get("Version", defaults["Version"]),
+        own,
+        size,
     )
 
 

@@ -32,6 +32,10 @@ class Server(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 overflows when a client opens dozens of connections at
+    # once (the connector keeps 32 writes in flight): Linux then drops the SYN and the client
+    # retries only after a 1 s timeout.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: Application) -> None:
         self.app = app
