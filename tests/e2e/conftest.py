@@ -33,7 +33,7 @@ EXTERNAL_LABELS = {"replica": "a", "cluster": "e2e"}
 
 # How long Prometheus A scrapes before the compared window closes: long enough for every
 # appearance/disappearance of the target (see target.py, all before 26 s) plus rate windows.
-RUN_SECONDS = 34.0
+RUN_SECONDS = 37.0
 # The compared window starts this long after A is ready (its first scrapes) ...
 WINDOW_START_DELAY_S = 6.0
 # ... and ends this long before the cut after which we wait for remote write to catch up.

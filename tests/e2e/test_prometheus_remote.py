@@ -290,9 +290,11 @@ def test_timeline_as_designed(prometheus_run: PrometheusRun) -> None:
         return {str(sorted(s["metric"].items())) for s in answer["data"]["result"]}
 
     assert names_at(FLAP_GAP[0] - 1.5, "e2e_flapping"), "e2e_flapping missing before its gap"
-    assert not names_at(FLAP_GAP[0] + 1.5, "e2e_flapping"), "no staleness marker: e2e_flapping still shown in its gap"
-    assert names_at(FLAP_GAP[1] + 1.5, "e2e_flapping"), "e2e_flapping did not come back"
-    assert len(names_at(EPHEMERAL_2[0] + 1.5, "e2e_ephemeral")) == 2
-    assert not names_at(EPHEMERAL_2[1] + 1.5, "e2e_ephemeral")
-    assert not names_at(EPHEMERAL_2[1] + 1.5, "e2e:ephemeral:count"), "the rule's output did not go stale"
-    assert names_at(SHIFT_AT + 1.5, 'e2e_shifting{mode="a"}') == set()
+    assert not names_at(FLAP_GAP[0] + 2.5, "e2e_flapping"), "no staleness marker: e2e_flapping still shown in its gap"
+    assert names_at(FLAP_GAP[1] + 2.5, "e2e_flapping"), "e2e_flapping did not come back"
+    assert len(names_at(EPHEMERAL_2[0] + 2.5, "e2e_ephemeral")) == 2
+    assert not names_at(EPHEMERAL_2[1] + 2.5, "e2e_ephemeral")
+    # The rule goes stale one evaluation after the scrape that saw the series vanish: on a loaded
+    # machine scrapes and evaluations lag by a second or two, so look a little later.
+    assert not names_at(EPHEMERAL_2[1] + 3.5, "e2e:ephemeral:count"), "the rule's output did not go stale"
+    assert names_at(SHIFT_AT + 2.5, 'e2e_shifting{mode="a"}') == set()
