@@ -17,7 +17,7 @@ from connector.timestream.clients import ClientCache
 from connector.timestream.records import SeriesCache, plan_calls, translate
 from connector.timestream.writer import Writer
 
-Handler = Callable[[Request, Identity], Response]
+Handler = Callable[[Request, Identity, float], Response]
 
 
 class Connector:
@@ -44,9 +44,11 @@ class Connector:
             if any(route_path == path for _, route_path in self._routes):
                 return _not_allowed("POST")
             return Response.text(404, f"no route for {request.method} {request.path[:200]}")
+        # The budget runs from arrival: decoding and translating a large batch spend it too.
+        deadline = self.deadline(request)
         try:
             identity = identity_for(request.headers, self.settings.sigv4)
-            return handler(request, identity)
+            return handler(request, identity, deadline)
         except HTTPError as exc:
             if exc.status >= 500:
                 logger().error("request failed", extra={"path": path, "status": exc.status, "reason": exc.message})
@@ -58,10 +60,11 @@ class Connector:
             return Response.text(500, "internal error in the connector; see its logs")
 
     def deadline(self, request: Request) -> float:
+        """The monotonic time by which to answer: the request budget, or the platform's if sooner."""
         budget = time.monotonic() + self.settings.request_timeout
         return min(budget, request.deadline) if request.deadline is not None else budget
 
-    def write(self, request: Request, identity: Identity) -> Response:
+    def write(self, request: Request, identity: Identity, deadline: float) -> Response:
         message = decode_write_request(request.headers, request.body, self.settings.max_body_bytes)
         translation = translate(message.timeseries, self.series)
         del message  # the decoded protobuf is ~3x the body: free it before the writes
@@ -74,14 +77,14 @@ class Connector:
             calls = plan_calls(translation.records)
             client = self.clients.write_client(identity)
             db, table = self.settings.database, self.settings.table
-            outcome.result = self.writer.write(client, db, table, calls, self.deadline(request))
+            outcome.result = self.writer.write(client, db, table, calls, deadline)
         response = outcome.response()
         log = logger().info if response.status < 400 else logger().warning
         log("remote write", extra={"status": response.status, "identity": identity.access_key_id, **outcome.summary()})
         return response
 
-    def read(self, request: Request, identity: Identity) -> Response:
-        return self.reader.handle(request, identity, self.deadline(request))
+    def read(self, request: Request, identity: Identity, deadline: float) -> Response:
+        return self.reader.handle(request, identity, deadline)
 
 
 def _normalise(path: str) -> str:

@@ -403,7 +403,9 @@ def test_100000_valid_series_get_a_retryable_answer_in_time_when_the_budget_is_s
     assert answer.status in (204, 504), answer.text
     if answer.status == 504:
         assert answer.headers.get("retry-after") and "Retry the batch" in answer.text
-    assert elapsed < 1.5 + 3, elapsed  # translation (about a second here) + the budget
+    # The budget runs from arrival, but decoding and translating 100,000 series cannot be interrupted:
+    # about a second here, several on a loaded CI machine. Without the deadline it would take minutes.
+    assert elapsed < 1.5 + 6, elapsed
 
 
 # ---- Lambda events API Gateway would never send ---------------------------------------------------
