@@ -404,7 +404,7 @@ def test_100000_valid_series_get_a_retryable_answer_in_time_when_the_budget_is_s
     if answer.status == 504:
         assert answer.headers.get("retry-after") and "Retry the batch" in answer.text
     # The budget runs from arrival, but decoding and translating 100,000 series cannot be interrupted:
-    # about a second here, several on a loaded CI machine. Without the deadline it would take minutes.
+    # about a second here, several on a loaded CI machine. Writing it all would take far longer.
     assert elapsed < 1.5 + 6, elapsed
 
 
