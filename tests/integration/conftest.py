@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -40,17 +40,18 @@ def _no_faults(store: EmbeddedTimestream) -> Iterator[None]:
     store.set_faults()
 
 
+def store_settings(
+    store: EmbeddedTimestream, table: str = TABLE, database: str = DATABASE, **overrides: Any
+) -> Settings:
+    """Connector settings aimed at ``database.table`` in the embedded store."""
+    return replace(
+        Settings(), database=database, table=table, write_endpoint=store.url, query_endpoint=store.url, **overrides
+    )
+
+
 @pytest.fixture(scope="module")
 def settings(store: EmbeddedTimestream) -> Settings:
-    return replace(
-        Settings(),
-        database=DATABASE,
-        table=TABLE,
-        write_endpoint=store.url,
-        query_endpoint=store.url,
-        max_attempts=2,
-        request_timeout=10,
-    )
+    return store_settings(store, max_attempts=2, request_timeout=10)
 
 
 @dataclass
@@ -67,14 +68,15 @@ class Answer:
 Door = Callable[[str, str, dict[str, str], bytes], Answer]
 
 
-@pytest.fixture(scope="module")
-def server_door(settings: Settings) -> Iterator[Door]:
-    server = ConnectorServer(("127.0.0.1", 0), Connector(settings))
+@contextlib.contextmanager
+def serving(connector: Connector) -> Iterator[Door]:
+    """The local server in front of ``connector``, as a door: (method, path, headers, body) -> Answer."""
+    server = ConnectorServer(("127.0.0.1", 0), connector)
     server.start_background()
-    parts = urlsplit(server.url)
+    host, port = str(server.server_address[0]), int(server.server_address[1])
 
     def send(method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        conn = http.client.HTTPConnection(host, port, timeout=60)
         try:
             conn.request(method, path, body=body, headers=headers)
             reply = conn.getresponse()
@@ -82,9 +84,18 @@ def server_door(settings: Settings) -> Iterator[Door]:
         finally:
             conn.close()
 
-    yield send
-    server.shutdown()
-    server.server_close()
+    send.address = (host, port)  # type: ignore[attr-defined]
+    try:
+        yield send
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def server_door(settings: Settings) -> Iterator[Door]:
+    with serving(Connector(settings)) as send:
+        yield send
 
 
 @pytest.fixture(scope="module")

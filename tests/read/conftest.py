@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 
 import pytest
 
 from connector.app import Connector
-from connector.config import Settings
 from connector.server import ConnectorServer
 from emulator.server import EmbeddedTimestream
+from tests.integration.conftest import store_settings
 from tests.read.helpers import DATABASE, KEY_ID, SECRET, Door
 
 
@@ -28,16 +27,7 @@ def door_for(store: EmbeddedTimestream) -> Iterator[Callable[..., Door]]:
     def make(table: str, magnetic_writes: bool = False) -> Door:
         if table not in servers:
             store.create_database_and_table(DATABASE, table, memory_retention_hours=6, magnetic_writes=magnetic_writes)
-            settings = replace(
-                Settings(),
-                database=DATABASE,
-                table=table,
-                write_endpoint=store.url,
-                query_endpoint=store.url,
-                max_attempts=2,
-                request_timeout=30,
-            )
-            connector = Connector(settings)
+            connector = Connector(store_settings(store, table, DATABASE, max_attempts=2, request_timeout=30))
             server = ConnectorServer(("127.0.0.1", 0), connector)
             server.start_background()
             servers[table] = (server, Door(server.url, connector))

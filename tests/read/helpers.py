@@ -7,7 +7,6 @@ import http.client
 import struct
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +14,7 @@ from connector.app import Connector
 from connector.prom import snappy
 from connector.timestream.query import ColumnCache
 from prompb import remote_pb2
+from tests.integration import conftest as integration
 from tests.read import oracle
 
 KEY_ID, SECRET = "AKIAREADTEST00000001", "read-test-secret-1"
@@ -32,15 +32,8 @@ READ_HEADERS = {
 }
 
 
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
+class Answer(integration.Answer):
+    """An HTTP answer that can also decode itself as a remote-read response."""
 
     def results(self) -> list[dict[oracle.Labels, list[tuple[int, int]]]]:
         """Each query's series as {labels: [(time, value bits)]}, asserting the response's shape."""

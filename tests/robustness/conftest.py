@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import http.client
 import io
 import json
 import logging
@@ -24,7 +23,6 @@ import pytest
 from connector import handler as lambda_module
 from connector.app import Connector
 from connector.log import logger
-from connector.server import ConnectorServer
 from tests.integration.conftest import (  # noqa: F401 - fixtures, registered by being imported
     DATABASE,
     KEY_ID,
@@ -39,8 +37,10 @@ from tests.integration.conftest import (  # noqa: F401 - fixtures, registered by
     lambda_door,
     query,
     server_door,
+    serving,
     settings,
     store,
+    store_settings,
 )
 
 
@@ -90,30 +90,6 @@ def lambda_with(connector: Connector) -> Iterator[None]:
 
 def invoke(event: Any, context: Any = None) -> Answer:
     return answer_of(lambda_module.lambda_handler(event, context))
-
-
-@contextlib.contextmanager
-def serving(connector: Connector) -> Iterator[Door]:
-    """The local server in front of ``connector``, as a door like the integration ``server_door``."""
-    server = ConnectorServer(("127.0.0.1", 0), connector)
-    server.start_background()
-    host, port = server.server_address[:2]
-
-    def send(method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
-        conn = http.client.HTTPConnection(str(host), int(port), timeout=60)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            reply = conn.getresponse()
-            return Answer(reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read())
-        finally:
-            conn.close()
-
-    send.address = (str(host), int(port))  # type: ignore[attr-defined]
-    try:
-        yield send
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class LogCapture:

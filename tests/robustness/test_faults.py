@@ -14,7 +14,6 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -26,7 +25,7 @@ from emulator.server import EmbeddedTimestream
 from emulator.testing import boto3_clients, make_record
 from tests.helpers import STALE_NAN, WRITE_HEADERS, basic_auth, float_bits, write_body
 from tests.integration.test_write import stored_samples
-from tests.robustness.conftest import DATABASE, KEY_ID, SECRET, TABLE, Answer, Door
+from tests.robustness.conftest import DATABASE, KEY_ID, SECRET, TABLE, Answer, Door, store_settings
 
 AUTH = {"Authorization": basic_auth(KEY_ID, SECRET)}
 BATCHES = 30
@@ -48,16 +47,8 @@ def combination(request: pytest.FixtureRequest) -> tuple[str, int]:
 @pytest.fixture(scope="module")
 def settings(combination: tuple[str, int], store: EmbeddedTimestream) -> Settings:
     """Small timeouts so hung calls are abandoned fast; overrides the integration ``settings``."""
-    return replace(
-        Settings(),
-        database=DATABASE,
-        table=TABLE,
-        write_endpoint=store.url,
-        query_endpoint=store.url,
-        call_timeout=0.5,
-        request_timeout=3.0,
-        max_attempts=combination[1],
-        write_concurrency=8,
+    return store_settings(
+        store, call_timeout=0.5, request_timeout=3.0, max_attempts=combination[1], write_concurrency=8
     )
 
 
