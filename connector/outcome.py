@@ -6,10 +6,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from connector.http import Response
-from connector.timestream.errors import Kind
+from connector.timestream.errors import RETRY_AFTER_SECONDS, Kind
 from connector.timestream.writer import WriteResult
 
-RETRY_AFTER_SECONDS = "2"
 _REASONS_SHOWN = 5
 
 

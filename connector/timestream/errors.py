@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import enum
+import random
+
+# What the connector tells Prometheus to wait before resending (seconds, as the header's text).
+RETRY_AFTER_SECONDS = "2"
+_BACKOFF_BASE = 0.05
+_BACKOFF_CAP = 2.0
 
 _RETRYABLE = frozenset(
     {
@@ -77,3 +83,9 @@ def error_message(exc: BaseException) -> str:
 
     text = exc.response.get("Error", {}).get("Message", "") if isinstance(exc, ClientError) else exc
     return str(text)[:300]
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` + 1: exponential with full jitter, so concurrent
+    calls do not retry in lockstep."""
+    return random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections import OrderedDict
@@ -12,14 +11,11 @@ from typing import Any, NamedTuple
 from connector.errors import Forbidden, HTTPError, Unauthorized
 from connector.log import logger
 from connector.timestream import sql
-from connector.timestream.errors import Kind, classify, error_code, error_message
+from connector.timestream.errors import RETRY_AFTER_SECONDS, Kind, backoff, classify, error_code, error_message
 
 # How long a DESCRIBE result is reused. Staleness never shows in answers: a read notices columns
 # newer than its list in its own result and refreshes (see connector.read); this only bounds reuse.
 COLUMNS_TTL_SECONDS = 60.0
-RETRY_AFTER_SECONDS = "2"
-_BACKOFF_BASE = 0.05
-_BACKOFF_CAP = 1.0
 
 Row = list[dict[str, Any]]
 
@@ -73,8 +69,7 @@ def _page(client: Any, query: str, token: str | None, deadline: float, max_attem
             kind = classify(exc)
             if kind not in (Kind.RETRYABLE, Kind.THROTTLED) or attempt == max_attempts:
                 raise _http_error(exc, kind, query) from None
-            pause = min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.0)
-            time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+            time.sleep(max(0.0, min(backoff(attempt), deadline - time.monotonic())))
     raise AssertionError("unreachable")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -10,11 +9,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.timestream.errors import Kind, classify, error_code, error_message
+from connector.timestream.errors import Kind, backoff, classify, error_code, error_message
 from connector.timestream.records import Call
-
-_BACKOFF_BASE = 0.05
-_BACKOFF_CAP = 2.0
 
 
 @dataclass(frozen=True)
@@ -86,7 +82,7 @@ class Writer:
                     result.rejected.update(rejected)
                     return result
                 kind = classify(exc)
-                delay = _backoff(attempt)
+                delay = backoff(attempt)
                 if not _may_retry(kind, attempt, self._max_attempts, deadline, delay):
                     result.failures.append(CallFailure(kind, error_code(exc), error_message(exc), len(call.records)))
                     return result
@@ -115,8 +111,3 @@ def _may_retry(kind: Kind, attempt: int, max_attempts: int, deadline: float, del
     if kind not in (Kind.RETRYABLE, Kind.THROTTLED) or attempt >= max_attempts:
         return False
     return time.monotonic() + delay < deadline - 0.25
-
-
-def _backoff(attempt: int) -> float:
-    """Exponential backoff with full jitter, so concurrent calls do not retry in lockstep."""
-    return random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))
