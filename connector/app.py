@@ -10,28 +10,24 @@ from connector.config import Settings
 from connector.errors import HTTPError
 from connector.http import Request, Response
 from connector.log import logger
-from connector.outcome import WriteOutcome
-from connector.prom.write_codec import decode_write_request
 from connector.read import ReadHandler
 from connector.timestream.clients import ClientCache
-from connector.timestream.records import SeriesCache, plan_calls, translate
-from connector.timestream.writer import Writer
+from connector.write import WriteHandler
 
 Handler = Callable[[Request, Identity, float], Response]
 
 
 class Connector:
-    """One instance per process: holds the settings, the client cache and the write pool."""
+    """One instance per process: the settings, the client cache and the two handlers."""
 
     def __init__(self, settings: Settings, clients: ClientCache | None = None) -> None:
         self.settings = settings
         self.clients = clients or ClientCache(settings)
-        self.writer = Writer(settings.write_concurrency, settings.max_attempts)
+        self.writer = WriteHandler(settings, self.clients)
         self.reader = ReadHandler(settings, self.clients)
-        self.series = SeriesCache(settings.series_cache_size)
         self._routes: dict[tuple[str, str], Handler] = {
-            ("POST", "/write"): self.write,
-            ("POST", "/read"): self.read,
+            ("POST", "/write"): self.writer.handle,
+            ("POST", "/read"): self.reader.handle,
         }
 
     def handle(self, request: Request) -> Response:
@@ -63,28 +59,6 @@ class Connector:
         """The monotonic time by which to answer: the request budget, or the platform's if sooner."""
         budget = time.monotonic() + self.settings.request_timeout
         return min(budget, request.deadline) if request.deadline is not None else budget
-
-    def write(self, request: Request, identity: Identity, deadline: float) -> Response:
-        message = decode_write_request(request.headers, request.body, self.settings.max_body_bytes)
-        translation = translate(message.timeseries, self.series)
-        del message  # the decoded protobuf is ~3x the body: free it before the writes
-        outcome = WriteOutcome(
-            samples=len(translation.records) + sum(translation.invalid.values()),
-            invalid=translation.invalid,
-            ignored=translation.ignored,
-        )
-        if translation.records:
-            calls = plan_calls(translation.records)
-            client = self.clients.write_client(identity)
-            db, table = self.settings.database, self.settings.table
-            outcome.result = self.writer.write(client, db, table, calls, deadline)
-        response = outcome.response()
-        log = logger().info if response.status < 400 else logger().warning
-        log("remote write", extra={"status": response.status, "identity": identity.access_key_id, **outcome.summary()})
-        return response
-
-    def read(self, request: Request, identity: Identity, deadline: float) -> Response:
-        return self.reader.handle(request, identity, deadline)
 
 
 def _normalise(path: str) -> str:
