@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from connector.prom import body, snappy
-from connector.timestream.series import Series
+from connector.prom.series import Series
 from prompb import remote_pb2
 
 SAMPLES = remote_pb2.ReadRequest.SAMPLES

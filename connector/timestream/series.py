@@ -8,22 +8,13 @@ Rows carrying ``__special_value__`` join the series of the same labels: it is a 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from connector.prom.series import Labels, Sample, Series
 from connector.timestream import schema
 
 MEASURE_NAME = "measure_name"
 DOUBLE_VALUE = "measure_value::double"
-
-Labels = tuple[tuple[str, str], ...]
-Sample = tuple[int, float]
-
-
-@dataclass(frozen=True)
-class Series:
-    labels: Labels  # sorted by name, unique, no empty values
-    samples: list[Sample]  # ascending by timestamp
 
 
 def column_label(column: str) -> str:
