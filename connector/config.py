@@ -35,6 +35,8 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     # Largest remote-read response body: Lambda returns 6 MB at most, after base64's 4/3.
     max_read_response_bytes: int = 4_500_000
+    # Concurrent Timestream queries of one read (time slices of a large answer).
+    read_concurrency: int = 8
     # Label sets remembered across requests (about 1 KB each): a warm process translates faster.
     series_cache_size: int = 20_000
     # Clients kept per identity; the least recently used is dropped beyond this.
@@ -67,6 +69,7 @@ class Settings:
             max_read_response_bytes=_int(
                 env, "MAX_READ_RESPONSE_BYTES", defaults.max_read_response_bytes, 1024, 1 << 30
             ),
+            read_concurrency=_int(env, "READ_CONCURRENCY", defaults.read_concurrency, 1, 64),
             series_cache_size=_int(env, "SERIES_CACHE_SIZE", defaults.series_cache_size, 1, 10_000_000),
             client_cache_size=_int(env, "CLIENT_CACHE_SIZE", defaults.client_cache_size, 1, 10000),
         )

@@ -1,41 +1,45 @@
-"""Remote read: ``ReadRequest`` -> one SQL statement per query -> series -> ``ReadResponse`` (SAMPLES).
+"""Remote read: ``ReadRequest`` -> SQL per query (time slices for large answers) -> series -> answer.
 
-The answer must fit what AWS Lambda can return: 6 MB after base64 (4/3), so about 4.5 MB of body.
-A larger answer is refused with 413 naming the limit and the query, never truncated: Prometheus
-shows the body to the user, and a silently shortened series would be wrong data. 413 (not 5xx)
-because only a narrower request (shorter range, more selective matchers) can succeed.
+The answer is SAMPLES or streamed XOR chunks, whichever the client lists first. Either must fit
+what the front door can return (Lambda: 6 MB after base64, so about 4.5 MB of body; the local
+server allows more): a larger answer is refused with 413 naming the limit and the query, never
+truncated, because Prometheus shows the body to the user and a shortened series is wrong data.
+
+Statements name the table's columns, so the column list decides which labels come back. Each
+request confirms the cached list with a ``DESCRIBE`` running beside its first query; a query
+whose statement the fresh list changes runs again (rare: only when a label name is new).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from connector.auth import Identity
 from connector.config import Settings
-from connector.errors import BadRequest, HTTPError, PayloadTooLarge
+from connector.errors import HTTPError, PayloadTooLarge
 from connector.http import Request, Response
 from connector.log import logger
+from connector.prom import read_codec
 from connector.prom.matchers import Matcher
-from connector.prom.read_codec import (
-    SAMPLES,
-    SAMPLES_HEADERS,
-    compress,
-    decode_read_request,
-    encode_samples,
-)
-from connector.timestream import query as runner
+from connector.prom.series import Series
+from connector.statuses import deadline_error
+from connector.timestream import query
 from connector.timestream.clients import ClientCache
-from connector.timestream.series import Series, SeriesBuilder
-from connector.timestream.sql import TableColumns, read_query
+from connector.timestream.columns import ColumnCache, TableColumns
+from connector.timestream.pages import Page
+from connector.timestream.read_sql import FALSE, clamp, selection, statement
+from connector.timestream.series import SeriesBuilder
+from connector.timestream.slices import SlicePlanner
 
-# Lambda returns at most 6 MB (6,291,456 B) including base64's 4/3: 4.5 MB of body leaves room for
-# headers and the JSON envelope. Settings may override it with ``max_read_response_bytes``.
-MAX_RESPONSE_BYTES = Settings.max_read_response_bytes
-# Protobuf bytes per sample before compression (tags, double, varint time): for size estimates.
-_BYTES_PER_SAMPLE = 18
+# Encoded bytes per sample, at most, for early size estimates: SAMPLES before snappy (tags, double,
+# varint time), XOR chunks for values that differ in most bits.
+_BYTES_PER_SAMPLE = {read_codec.SAMPLES: 18, read_codec.STREAMED_XOR_CHUNKS: 10}
 
 
 @dataclass(frozen=True)
@@ -44,126 +48,228 @@ class ReadQuery:
     matchers: tuple[Matcher, ...]
     start_ms: int
     end_ms: int
+    lookup: bool = False  # a series look-up (hint ``func="series"``): labels only, no samples
 
     def __str__(self) -> str:
         selector = ", ".join(str(m) for m in self.matchers)
         return f"query {self.index + 1} {{{selector[:300]}}} from {self.start_ms} to {self.end_ms} ms"
 
 
-class ReadHandler:
-    """Answers remote-read requests; keeps the table-columns cache between requests."""
+@dataclass
+class _Answer:
+    """One query's series and the column list they were read with."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        clients: ClientCache,
-        columns: runner.ColumnCache | None = None,
-        max_response_bytes: int | None = None,
-    ) -> None:
+    series: list[Series]
+    columns: TableColumns | None
+    rows: int = 0
+
+
+class ReadHandler:
+    """Answers remote-read requests; keeps the column cache, slice planner and query pools."""
+
+    def __init__(self, settings: Settings, clients: ClientCache, columns: ColumnCache | None = None) -> None:
         self.settings = settings
         self.clients = clients
-        self.columns = columns or runner.ColumnCache()
-        self.max_response_bytes = max_response_bytes or settings.max_read_response_bytes
+        self.columns = columns or ColumnCache()
+        self.max_response_bytes = settings.max_read_response_bytes
+        self.slices = SlicePlanner(settings.read_concurrency)
+        self._pool = ThreadPoolExecutor(settings.read_concurrency, thread_name_prefix="timestream-query")
+        self._describe_pool = ThreadPoolExecutor(4, thread_name_prefix="timestream-describe")
 
     def handle(self, request: Request, identity: Identity, deadline: float) -> Response:
         started = time.monotonic()
-        message = decode_read_request(request.headers, request.body, self.settings.max_body_bytes)
-        accepted = list(message.accepted_response_types)
-        if accepted and SAMPLES not in accepted:
-            raise BadRequest("this connector answers remote read with SAMPLES only; accept that response type")
+        message = read_codec.decode_read_request(request.headers, request.body, self.settings.max_body_bytes)
+        response_type = read_codec.negotiate(message.accepted_response_types)
         queries = [parse_query(i, q, _dot_all(request.headers)) for i, q in enumerate(message.queries)]
-        client = self.clients.query_client(identity) if queries else None
-        budget = _Budget(self.max_response_bytes)
-        results: list[list[Series]] = []
-        for query in queries:
-            results.append(self._answer(client, identity, query, deadline, budget, results))
-        body = compress(encode_samples(results))
-        if len(body) > self.max_response_bytes:
-            raise self._too_large(len(body), queries[-1] if len(queries) == 1 else None)
-        samples = sum(len(s.samples) for result in results for s in result)
+        encoder = _Encoder(response_type, self.max_response_bytes)
+        answers: list[_Answer] = []
+        if queries:
+            client = self.clients.query_client(identity)
+            key = (identity, self.settings.database, self.settings.table)
+            fresh = self._describe_pool.submit(self.describe, client, deadline)
+            table = _Table(self.columns, key, fresh, deadline)
+            answers = [self._answer(client, table, q, deadline, encoder, answers) for q in queries]
+            answers = self._confirm(client, table, queries, answers, deadline, encoder)
+        results = [answer.series for answer in answers]
+        body = encoder.encode(results)
+        if len(body) > encoder.limit:
+            raise encoder.too_large(len(body), queries[-1] if len(queries) == 1 else None)
+        self._log(identity, queries, results, body, response_type, started)
+        return Response(200, body, dict(encoder.headers))
+
+    def _answer(
+        self, client: Any, table: _Table, read: ReadQuery, deadline: float, encoder: _Encoder, done: list[_Answer]
+    ) -> _Answer:
+        """One query's series from the columns at hand (the cached list, or the fresh one)."""
+        columns = table.current()
+        time_range = clamp(read.start_ms, read.end_ms)
+        where = selection(columns, read.matchers)
+        if time_range is None or where == FALSE:
+            return _Answer([], columns)
+        key = (table.key, where.sql(), read.lookup)
+        db, name = self.settings.database, self.settings.table
+        slices = self.slices.plan(key, time_range) if not read.lookup else [time_range]
+        statements = [statement(db, name, columns, where, s, samples=not read.lookup) for s in slices]
+        builder = SeriesBuilder(statements[0].layout)
+        budget = encoder.budget([a.series for a in done])
+        try:
+            for page in self._pages(client, [s.text for s in statements], deadline):
+                builder.add(page.cells)
+                if budget.over(builder):
+                    raise encoder.too_large(budget.trial_bytes, read)
+        except query.MissingColumn as exc:
+            if table.confirmed() == columns:
+                raise HTTPError(f"Timestream reports a missing column after a refresh: {exc}", 500) from None
+            return self._answer(client, table, read, deadline, encoder, done)
+        if not read.lookup:
+            self.slices.observe(key, time_range, builder.samples)
+        return _Answer(builder.series(), columns, builder.samples)
+
+    def _confirm(
+        self,
+        client: Any,
+        table: _Table,
+        queries: Sequence[ReadQuery],
+        answers: list[_Answer],
+        deadline: float,
+        encoder: _Encoder,
+    ) -> list[_Answer]:
+        """Answers re-read where the fresh column list changes their statement."""
+        fresh = table.confirmed()
+        confirmed: list[_Answer] = []
+        for read, answer in zip(queries, answers, strict=True):
+            if answer.columns is not None and _changes(answer.columns, fresh, read):
+                answer = self._answer(client, table, read, deadline, encoder, confirmed)
+            confirmed.append(answer)
+        return confirmed
+
+    def _pages(self, client: Any, texts: Sequence[str], deadline: float) -> Iterator[Page]:
+        """Every page of every statement; several statements run concurrently."""
+        attempts = self.settings.max_attempts
+        if len(texts) == 1:
+            yield from query.run(client, texts[0], deadline, attempts)
+            return
+        yield from _concurrent_pages(self._pool, client, texts, deadline, attempts)
+
+    def describe(self, client: Any, deadline: float) -> TableColumns:
+        db, table = self.settings.database, self.settings.table
+        return query.describe(client, db, table, deadline, self.settings.max_attempts)
+
+    def _log(
+        self,
+        identity: Identity,
+        queries: Sequence[ReadQuery],
+        results: Sequence[Sequence[Series]],
+        body: bytes,
+        response_type: int,
+        started: float,
+    ) -> None:
         logger().info(
             "remote read",
             extra={
                 "identity": identity.access_key_id,
                 "queries": len(queries),
+                "lookups": sum(q.lookup for q in queries),
                 "series": sum(len(r) for r in results),
-                "samples": samples,
+                "samples": sum(len(s.samples) for result in results for s in result),
                 "bytes": len(body),
+                "response_type": read_codec.response_type_name(response_type),
                 "seconds": round(time.monotonic() - started, 3),
             },
         )
-        return Response(200, body, dict(SAMPLES_HEADERS))
 
-    def _answer(
-        self, client: Any, identity: Identity, query: ReadQuery, deadline: float, budget: _Budget, done: list
-    ) -> list[Series]:
-        """The series of one query, with a column list proven fresh by the query's own result.
 
-        A label first written after the list was cached shows up in the result's columns (the
-        query selects ``*``): the list is then refreshed and, if that changes the SQL, the query
-        rerun. A query ruled out only by a column missing from the list is not skipped before the
-        list is refreshed. A column Timestream says does not exist also refreshes the list.
-        """
-        table = _Table(self, client, identity, deadline)
-        while True:
-            text = self._sql(table.columns, query)
-            if text is None:
-                if table.refreshed or query.start_ms > query.end_ms:
-                    return []
-                if not table.columns.lacks_column_for(query.matchers):
-                    return []
-                table.refresh()
-                continue
+def _changes(used: TableColumns, fresh: TableColumns, read: ReadQuery) -> bool:
+    """Whether the fresh list gives ``read`` other SQL than the list it was answered with."""
+    if used == fresh:
+        return False
+    return selection(used, read.matchers) != selection(fresh, read.matchers) or _layout(used) != _layout(fresh)
+
+
+def _layout(columns: TableColumns) -> tuple[object, ...]:
+    return (columns.label_columns, columns.has_name, columns.has_special)
+
+
+class _Table:
+    """The column list of one request: cached to start at once, confirmed by a concurrent DESCRIBE."""
+
+    def __init__(self, cache: ColumnCache, key: Hashable, fresh: Future[TableColumns], deadline: float) -> None:
+        self.key, self._cache, self._fresh, self._deadline = key, cache, fresh, deadline
+        self._columns = cache.get(key)
+
+    def current(self) -> TableColumns:
+        """The cached list while the fresh one is on its way; the fresh one once known."""
+        return self._columns if self._columns is not None else self.confirmed()
+
+    def confirmed(self) -> TableColumns:
+        try:
+            columns = self._fresh.result(timeout=max(0.0, self._deadline - time.monotonic()))
+        except TimeoutError:
+            raise deadline_error("Timestream did not describe the table in time; retry") from None
+        if columns != self._columns:
+            self._cache.put(self.key, columns)
+            self._columns = columns
+        return columns
+
+
+_DONE = object()
+
+
+def _concurrent_pages(
+    pool: ThreadPoolExecutor, client: Any, texts: Sequence[str], deadline: float, attempts: int
+) -> Iterator[Page]:
+    """Pages of all ``texts`` as they arrive; the first failure ends the read and stops the rest."""
+    arrivals: queue.Queue[object] = queue.Queue()
+    stop = threading.Event()
+
+    def read(text: str) -> None:
+        try:
+            for page in query.run(client, text, deadline, attempts):
+                if stop.is_set():
+                    return  # leaving the loop closes the query, which cancels it
+                arrivals.put(page)
+        except BaseException as exc:  # handed to the reading thread, which raises it
+            arrivals.put(exc)
+        finally:
+            arrivals.put(_DONE)
+
+    for text in texts:
+        pool.submit(read, text)
+    running = len(texts)
+    try:
+        while running:
             try:
-                series = self._run(client, table, query, text, deadline, budget, done)
-            except runner.MissingColumn as exc:
-                if table.refreshed:
-                    raise HTTPError(f"Timestream reports a missing column after a refresh: {exc}", 500) from None
-                table.refresh()
-                continue
-            if series is not None:
-                return series
+                item = arrivals.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise deadline_error("Timestream did not answer the query in time; retry or narrow it") from None
+            if item is _DONE:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item  # type: ignore[misc]
+    finally:
+        stop.set()
 
-    def _run(
-        self, client: Any, table: _Table, query: ReadQuery, text: str, deadline: float, budget: _Budget, done: list
-    ) -> list[Series] | None:
-        """Every page of ``text`` as series; None when the column list proved stale and the SQL changed."""
-        builder: SeriesBuilder | None = None
-        for page in runner.run(client, text, deadline, self.settings.max_attempts):
-            if builder is None:
-                if not page.columns:
-                    if page.rows:
-                        raise HTTPError("Timestream returned rows without column information", 502)
-                    continue
-                unlisted = set(page.columns[:-1]) - table.columns.names
-                if unlisted and not table.refreshed:
-                    table.refresh()
-                    if self._sql(table.columns, query) != text:
-                        return None
-                builder = SeriesBuilder(page.columns, _dimensions(page.columns[:-1], table.columns))
-            builder.add(page.rows)
-            if budget.over(done, builder):
-                raise self._too_large(budget.trial_bytes, query)
-        if builder is None:
-            return []
-        budget.finish(builder)
-        return builder.series()
 
-    def _sql(self, columns: TableColumns, query: ReadQuery) -> str | None:
-        db, table = self.settings.database, self.settings.table
-        return read_query(db, table, columns, query.matchers, query.start_ms, query.end_ms)
+class _Encoder:
+    """The chosen response type: how to encode it, its headers, its size limit."""
 
-    def columns_for(self, client: Any, identity: Identity, deadline: float, refresh: bool) -> TableColumns:
-        db, table = self.settings.database, self.settings.table
-        return self.columns.get(
-            (identity, db, table), lambda: runner.describe(client, db, table, deadline), refresh=refresh
-        )
+    def __init__(self, response_type: int, limit: int) -> None:
+        self.response_type, self.limit = response_type, limit
+        self.headers = read_codec.headers(response_type)
 
-    def _too_large(self, size: int, query: ReadQuery | None) -> PayloadTooLarge:
-        where = f" ({query})" if query is not None else ""
+    def encode(self, results: Sequence[Sequence[Series]]) -> bytes:
+        return read_codec.encode(self.response_type, results)
+
+    def budget(self, done: Sequence[Sequence[Series]]) -> _Budget:
+        return _Budget(self, done)
+
+    def too_large(self, size: int, read: ReadQuery | None) -> PayloadTooLarge:
+        where = f" ({read})" if read is not None else ""
         return PayloadTooLarge(
-            f"remote read answer{where} is at least {size} bytes compressed, above the limit of "
-            f"{self.max_response_bytes} bytes (AWS Lambda returns at most 6 MB after base64 encoding); "
+            f"remote read answer{where} is at least {size} bytes, above the limit of {self.limit} bytes "
+            "(MAX_READ_RESPONSE_BYTES; AWS Lambda returns at most 6 MB after base64 encoding); "
             "narrow the query: a shorter time range or more selective matchers"
         )
 
@@ -171,59 +277,37 @@ class ReadHandler:
 class _Budget:
     """Stops reading once the answer certainly cannot fit, instead of after reading everything.
 
-    The compressed size is only known by encoding, so a trial encoding runs each time the raw
+    The encoded size is only known by encoding, so a trial encoding runs each time the raw
     estimate doubles past the limit (amortised cost: at most one more full encoding). More rows
     only add bytes, so a trial already over the limit means the final answer is too.
     """
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.next_check = limit
-        self.done_estimate = 0
+    def __init__(self, encoder: _Encoder, done: Sequence[Sequence[Series]]) -> None:
+        self._encoder, self._done = encoder, done
+        self._next_check = encoder.limit
+        self._per_sample = _BYTES_PER_SAMPLE[encoder.response_type]
+        self._done_estimate = sum(self._estimate(len(s.samples), len(s.labels) * 16) for r in done for s in r)
         self.trial_bytes = 0
 
-    def estimate(self, builder: SeriesBuilder) -> int:
-        return self.done_estimate + builder.samples * _BYTES_PER_SAMPLE + builder.label_chars
-
-    def over(self, done: Sequence[Sequence[Series]], builder: SeriesBuilder) -> bool:
-        if self.estimate(builder) < self.next_check:
+    def over(self, builder: SeriesBuilder) -> bool:
+        estimate = self._done_estimate + self._estimate(builder.samples, builder.label_chars)
+        if estimate < self._next_check:
             return False
-        self.next_check *= 2
-        self.trial_bytes = len(compress(encode_samples([*done, builder.series()])))
-        return self.trial_bytes > self.limit
+        self._next_check *= 2
+        self.trial_bytes = len(self._encoder.encode([*self._done, builder.series()]))
+        return self.trial_bytes > self._encoder.limit
 
-    def finish(self, builder: SeriesBuilder) -> None:
-        self.done_estimate = self.estimate(builder)
-
-
-class _Table:
-    """The column list one query uses, refreshed from ``DESCRIBE`` at most once."""
-
-    def __init__(self, handler: ReadHandler, client: Any, identity: Identity, deadline: float) -> None:
-        self._load = lambda refresh: handler.columns_for(client, identity, deadline, refresh)
-        self.columns = self._load(False)
-        self.refreshed = False
-
-    def refresh(self) -> None:
-        self.columns = self._load(True)
-        self.refreshed = True
+    def _estimate(self, samples: int, label_chars: int) -> int:
+        return samples * self._per_sample + label_chars
 
 
-def _dimensions(result_columns: Sequence[str], columns: TableColumns) -> set[str]:
-    """Label-holding columns of a result: listed dimensions, and unlisted columns named like one."""
-    unlisted = {c for c in result_columns if c not in columns.names and runner.looks_like_dimension(c)}
-    return set(columns.dimensions) | unlisted
-
-
-def parse_query(index: int, query: Any, dot_all: bool) -> ReadQuery:
+def parse_query(index: int, message: Any, dot_all: bool) -> ReadQuery:
     """A query's matchers compiled (400 for invalid regexes) before anything is sent to Timestream."""
-    matchers = tuple(Matcher.create(m.type, m.name, m.value, dot_all) for m in query.matchers)
-    return ReadQuery(index, matchers, query.start_timestamp_ms, query.end_timestamp_ms)
+    matchers = tuple(Matcher.create(m.type, m.name, m.value, dot_all) for m in message.matchers)
+    lookup = message.HasField("hints") and message.hints.func == "series"
+    return ReadQuery(index, matchers, message.start_timestamp_ms, message.end_timestamp_ms, lookup)
 
 
 def _dot_all(headers: Mapping[str, str]) -> bool:
     """Prometheus 2.x anchors regexes as ``^(?:re)$`` (``.`` stops at newlines), 3.x as ``^(?s:re)$``."""
     return not headers.get("user-agent", "").startswith("Prometheus/2.")
-
-
-

@@ -8,7 +8,7 @@ from typing import Any
 
 from connector.auth import ROLE, Identity
 from connector.config import Settings
-from connector.timestream import fast_json
+from connector.timestream import fast_json, pages
 
 
 class ClientCache:
@@ -70,7 +70,7 @@ class ClientCache:
             client = self._session().create_client(
                 service, region_name=settings.region, endpoint_url=endpoint, config=config, **keys
             )
-        return fast_json.install(client) if service == "timestream-write" else client
+        return fast_json.install(client) if service == "timestream-write" else pages.install(client)
 
     def _session(self) -> Any:
         """One botocore session: its loaded service models and endpoints serve every client.

@@ -1,20 +1,21 @@
-"""Query rows to Prometheus series: grouped in one pass whatever the page boundaries.
+"""Query rows to Prometheus series: grouped in one pass whatever the page or slice boundaries.
 
-Rows arrive in no particular order and pages split series anywhere, so rows are grouped in a dict
-keyed by the tuple of their label cells, and each series' samples are sorted once at the end.
-Rows carrying ``__special_value__`` join the series of the same labels: it is a value, not a label.
+Rows arrive in no particular order and pages split series anywhere, so rows are grouped by the
+tuple of their key cells (measure name, true name, labels: the first cells of every row, see
+``read_sql.Layout``). Times and values stay text until a series is complete, then convert in bulk;
+each series is sorted once at the end. Rows carrying ``__special_value__`` join the series of the
+same labels: it is a value, not a label.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
-from typing import Any
+import itertools
+import operator
+from collections.abc import Sequence
 
 from connector.prom.series import Labels, Sample, Series
 from connector.timestream import schema
-
-MEASURE_NAME = "measure_name"
-DOUBLE_VALUE = "measure_value::double"
+from connector.timestream.read_sql import Layout
 
 
 def column_label(column: str) -> str:
@@ -26,64 +27,101 @@ def column_label(column: str) -> str:
     return column if label is None else label
 
 
+class _Group:
+    __slots__ = ("specials", "times", "values")
+
+    def __init__(self) -> None:
+        self.times: list[str] = []
+        self.values: list[str] = []
+        self.specials: list[str] | None = None
+
+
 class SeriesBuilder:
-    """Accumulates rows of ``SELECT *, to_milliseconds(time)``, laid out as ``columns`` says.
+    """Accumulates the flat cells of pages laid out as ``layout`` says."""
 
-    ``dimensions`` names the columns that hold labels (with ``__name__``/``__special_value__``,
-    which are not labels); other columns (``time``, ``measure_value::*``) are ignored.
-    """
-
-    def __init__(self, columns: Sequence[str], dimensions: Collection[str]) -> None:
-        index = {name: i for i, name in enumerate(columns[:-1])}
-        reserved = (schema.NAME_DIMENSION, schema.SPECIAL_DIMENSION)
-        label_columns = [c for c in columns[:-1] if c in dimensions and c not in reserved]
-        self._names = [column_label(c) for c in label_columns]
-        self._has_name = schema.NAME_DIMENSION in index
-        name_at = [index[schema.NAME_DIMENSION]] if self._has_name else []
-        # A series is keyed by its cells: measure_name, [__name__], then the labels.
-        self._key = [index[MEASURE_NAME], *name_at, *(index[c] for c in label_columns)]
-        self._special = index.get(schema.SPECIAL_DIMENSION)
-        self._value = index[DOUBLE_VALUE]
-        self._time = len(columns) - 1
-        self._groups: dict[tuple[str | None, ...], list[Sample]] = {}
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self._names = [column_label(c) for c in layout.labels]
+        self._groups: dict[tuple[str, ...], _Group] = {}
         self.samples = 0
         self.label_chars = 0  # size of the label cells of the series seen, for response size estimates
 
-    def add(self, rows: Iterable[Sequence[dict[str, Any]]]) -> None:
-        key_at, special, value_at, time_at, groups = self._key, self._special, self._value, self._time, self._groups
-        for data in rows:
-            key = tuple([data[i].get("ScalarValue") for i in key_at])
-            text = data[special].get("ScalarValue") if special is not None else None
-            value = schema.decode_special(text) if text is not None else float(data[value_at]["ScalarValue"])
-            samples = groups.get(key)
-            if samples is None:
-                groups[key] = samples = []
-                self.label_chars += sum(len(cell) for cell in key if cell)
-            samples.append((int(data[time_at]["ScalarValue"]), value))
-            self.samples += 1
+    @property
+    def series_count(self) -> int:
+        return len(self._groups)
+
+    def add(self, cells: Sequence[str]) -> None:
+        """Rows of one page: ``layout.width`` cells each."""
+        layout, width = self.layout, self.layout.width
+        if not cells:
+            return
+        keys = self._keys(cells)
+        groups = self._groups
+        if not layout.samples:
+            for key in keys:
+                if key not in groups:
+                    groups[key] = _Group()
+                    self.label_chars += sum(map(len, key))
+            return
+        at = layout.key_width
+        specials = cells[at::width] if layout.has_special else None
+        values = cells[at + layout.has_special :: width]
+        times = cells[at + layout.has_special + 1 :: width]
+        for i, key in enumerate(keys):
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Group()
+                self.label_chars += sum(map(len, key))
+            group.times.append(times[i])
+            group.values.append(values[i])
+            if specials is not None and (specials[i] or group.specials is not None):
+                if group.specials is None:
+                    group.specials = [""] * (len(group.times) - 1)
+                group.specials.append(specials[i])
+        self.samples += len(keys)
+
+    def _keys(self, cells: Sequence[str]) -> list[tuple[str, ...]]:
+        width, key_width = self.layout.width, self.layout.key_width
+        if key_width == 1:
+            return [(cell,) for cell in cells[::width]]
+        return list(zip(*(cells[i::width] for i in range(key_width)), strict=True))
 
     def series(self) -> list[Series]:
         """Every series, sorted by labels, samples ascending by time."""
         merged: dict[Labels, list[Sample]] = {}
-        for key, samples in self._groups.items():
+        for key, group in self._groups.items():
             labels = self._labels(key)
+            samples = _samples(group)
             if labels in merged:  # one true name under two measure names, or two columns for one label
                 merged[labels].extend(samples)
             else:
                 merged[labels] = samples
-        return [Series(labels, sorted(merged[labels], key=_time)) for labels in sorted(merged)]
+        return [Series(labels, _sorted(merged[labels])) for labels in sorted(merged)]
 
-    def _labels(self, key: tuple[str | None, ...]) -> Labels:
+    def _labels(self, key: tuple[str, ...]) -> Labels:
         labels: dict[str, str] = {}
-        cells = key[2:] if self._has_name else key[1:]
-        name = (key[1] if self._has_name else None) or key[0]
+        has_name = self.layout.has_name
+        name = (key[1] if has_name else "") or key[0]
         if name:
             labels["__name__"] = name
-        for label, value in zip(self._names, cells, strict=True):
+        for label, value in zip(self._names, key[1 + has_name :], strict=True):
             if value and label not in labels:  # NULL and "" are the absent label
                 labels[label] = value
         return tuple(sorted(labels.items()))
 
 
-def _time(sample: Sample) -> int:
-    return sample[0]
+def _samples(group: _Group) -> list[Sample]:
+    times = list(map(int, group.times))
+    if group.specials is None:
+        return list(zip(times, map(float, group.values), strict=True))
+    return [
+        (t, schema.decode_special(s) if s else float(v))
+        for t, v, s in zip(times, group.values, group.specials, strict=True)
+    ]
+
+
+def _sorted(samples: list[Sample]) -> list[Sample]:
+    """Ascending by time; most answers already are, so check before sorting."""
+    if all(a[0] < b[0] for a, b in itertools.pairwise(samples)):
+        return samples
+    return sorted(samples, key=operator.itemgetter(0))

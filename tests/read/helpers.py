@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 from connector.app import Connector
 from connector.prom import snappy
-from connector.timestream.query import ColumnCache
+from connector.timestream.columns import ColumnCache
 from prompb import remote_pb2
+from tests import chunks_reference
 from tests.integration import conftest as integration
 from tests.read import oracle
 
@@ -32,15 +33,25 @@ READ_HEADERS = {
 }
 
 
-class Answer(integration.Answer):
-    """An HTTP answer that can also decode itself as a remote-read response."""
+CHUNKED_TYPE = "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
 
-    def results(self) -> list[dict[oracle.Labels, list[tuple[int, int]]]]:
-        """Each query's series as {labels: [(time, value bits)]}, asserting the response's shape."""
+
+class Answer(integration.Answer):
+    """An HTTP answer that can also decode itself as a remote-read response of either type."""
+
+    def results(self, queries: int | None = None) -> list[dict[oracle.Labels, list[tuple[int, int]]]]:
+        """Each query's series as {labels: [(time, value bits)]}, asserting the response's shape.
+
+        A streamed answer has no frame for a query without series: ``queries`` says how many to expect.
+        """
         assert self.status == 200, self.text
+        if self.headers["content-type"] == CHUNKED_TYPE:
+            assert "content-encoding" not in self.headers
+            return _streamed_results(self.body, queries)
         assert self.headers["content-type"] == "application/x-protobuf"
         assert self.headers["content-encoding"] == "snappy"
         response = remote_pb2.ReadResponse.FromString(snappy.decompress(self.body, 1 << 30))
+        assert queries is None or len(response.results) == queries
         decoded = []
         for result in response.results:
             series: dict[oracle.Labels, list[tuple[int, int]]] = {}
@@ -52,6 +63,15 @@ class Answer(integration.Answer):
                 assert [t for t, _ in series[labels]] == sorted(t for t, _ in series[labels])
             decoded.append(series)
         return decoded
+
+
+def _streamed_results(body: bytes, queries: int | None) -> list[dict[oracle.Labels, list[tuple[int, int]]]]:
+    joined = chunks_reference.series_samples(chunks_reference.check_stream(body))
+    count = queries if queries is not None else max((index + 1 for index, _ in joined), default=0)
+    decoded: list[dict[oracle.Labels, list[tuple[int, int]]]] = [{} for _ in range(count)]
+    for (index, labels), samples in joined.items():
+        decoded[index][labels] = samples
+    return decoded
 
 
 def bits(value: float) -> int:

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from connector.errors import HTTPError
 from connector.timestream import query as runner
-from connector.timestream.sql import TableColumns
+from connector.timestream.columns import ColumnCache, TableColumns
 
 
 def client_error(code: str, status: int, message: str = "boom") -> ClientError:
@@ -53,8 +53,8 @@ def far() -> float:
 
 def test_every_page_is_read_even_after_an_empty_first_page() -> None:
     client = Scripted([page([], "t1", ["x"]), page([["a"]], "t2", ["x"]), page([["b"], ["c"]], None, ["x"])])
-    pages = list(runner.run(client, "SELECT 1", far()))
-    assert [[r[0]["ScalarValue"] for r in p.rows] for p in pages] == [[], ["a"], ["b", "c"]]
+    pages = list(runner.run(client, "SELECT 1", far(), 3))
+    assert [p.cells for p in pages] == [[], ["a"], ["b", "c"]]
     assert all(p.columns == ["x"] for p in pages)
     assert [c.get("NextToken") for c in client.calls] == [None, "t1", "t2"]
     assert all(c["QueryString"] == "SELECT 1" for c in client.calls)
@@ -62,17 +62,17 @@ def test_every_page_is_read_even_after_an_empty_first_page() -> None:
 
 def test_abandoned_queries_are_cancelled() -> None:
     client = Scripted([page([["a"]], "t1"), page([["b"]])])
-    for _ in runner.run(client, "SELECT 1", far()):
+    for _ in runner.run(client, "SELECT 1", far(), 3):
         break
     assert client.cancelled == ["q1"]
 
 
 def test_throttling_is_retried_then_reported_as_503() -> None:
     client = Scripted([client_error("ThrottlingException", 400), page([["a"]])])
-    assert len(list(runner.run(client, "q", far()))) == 1
+    assert len(list(runner.run(client, "q", far(), 3, sleep=lambda s: None))) == 1
     client = Scripted([client_error("ThrottlingException", 400)] * 3)
     with pytest.raises(HTTPError) as caught:
-        list(runner.run(client, "q", far(), max_attempts=3))
+        list(runner.run(client, "q", far(), 3, sleep=lambda s: None))
     assert caught.value.status == 503 and caught.value.headers.get("Retry-After")
     assert len(client.calls) == 3
 
@@ -89,21 +89,22 @@ def test_throttling_is_retried_then_reported_as_503() -> None:
 )
 def test_errors_become_statuses(error: ClientError, status: int) -> None:
     with pytest.raises(HTTPError) as caught:
-        list(runner.run(Scripted([error, error]), "q", far(), max_attempts=2))
+        list(runner.run(Scripted([error, error]), "q", far(), 2, sleep=lambda s: None))
     assert caught.value.status == status
+    assert ("Retry-After" in caught.value.headers) == (status >= 500 and status != 500)
     assert "boom" in caught.value.message or "mismatched" in caught.value.message
 
 
 def test_missing_column_is_recognised() -> None:
     error = client_error("ValidationException", 400, "line 1:8: Column 'job' does not exist")
     with pytest.raises(runner.MissingColumn):
-        list(runner.run(Scripted([error]), "q", far()))
+        list(runner.run(Scripted([error]), "q", far(), 3))
 
 
 def test_deadline_stops_reading() -> None:
     with pytest.raises(HTTPError) as caught:
-        list(runner.run(Scripted([page([["a"]])]), "q", time.monotonic() - 1))
-    assert caught.value.status == 504
+        list(runner.run(Scripted([page([["a"]])]), "q", time.monotonic() - 1, 3))
+    assert caught.value.status == 504 and caught.value.headers.get("Retry-After")
 
 
 def test_describe_finds_dimensions_and_doubles() -> None:
@@ -116,24 +117,18 @@ def test_describe_finds_dimensions_and_doubles() -> None:
         ["measure_value::bigint", "bigint", "MEASURE_VALUE"],
     ]
     client = Scripted([page(rows[:2], "t"), page(rows[2:])])
-    columns = runner.describe(client, "db", 'tb"l', far())
+    columns = runner.describe(client, "db", 'tb"l', far(), 3)
     assert columns.dimensions == {"job", "__name__"} and columns.has_double
     assert columns.names == {r[0] for r in rows}
     assert client.calls[0]["QueryString"] == 'DESCRIBE "db"."tb""l"'
 
 
-def test_columns_cache_expires_and_refreshes_on_demand() -> None:
+def test_columns_cache_expires_per_key() -> None:
     now = [0.0]
-    cache = runner.ColumnCache(ttl=60, clock=lambda: now[0])
-    loads: list[int] = []
-
-    def load() -> TableColumns:
-        loads.append(1)
-        return TableColumns(frozenset({f"c{len(loads)}"}), True)
-
-    assert cache.get("k", load).dimensions == {"c1"}
-    assert cache.get("k", load).dimensions == {"c1"}
-    assert cache.get("k", load, refresh=True).dimensions == {"c2"}
+    cache = ColumnCache(ttl=60, clock=lambda: now[0])
+    columns = TableColumns(frozenset({"c1"}), True)
+    assert cache.get("k") is None
+    cache.put("k", columns)
+    assert cache.get("k") == columns and cache.get("other") is None
     now[0] = 61
-    assert cache.get("k", load).dimensions == {"c3"}
-    assert cache.get("other", load).dimensions == {"c4"}
+    assert cache.get("k") is None

@@ -17,15 +17,16 @@ import pytest
 from connector import handler as lambda_module
 from connector.app import Connector
 from connector.auth import Identity
+from connector.config import Settings
 from connector.http import Headers, Request
 from connector.prom import snappy
-from connector.read import MAX_RESPONSE_BYTES
-from connector.timestream.sql import TableColumns
+from connector.timestream.columns import TableColumns
 from emulator.server import EmbeddedTimestream
 from emulator.testing import boto3_clients
 from prompb import remote_pb2
 from tests.read import oracle
 from tests.read.helpers import (
+    CHUNKED_TYPE,
     DATABASE,
     KEY_ID,
     READ_HEADERS,
@@ -43,6 +44,7 @@ from tests.read.helpers import (
 EQ, NEQ, RE, NRE = oracle.EQ, oracle.NEQ, oracle.RE, oracle.NRE
 M = oracle.Match
 ALL = (-(2**63), 2**63 - 1)
+STREAMED, SAMPLES = remote_pb2.ReadRequest.STREAMED_XOR_CHUNKS, remote_pb2.ReadRequest.SAMPLES
 SAMPLES_DIR = Path("/work/shared/samples/prometheus-2.42")
 INJECTIONS = ["' OR '1'='1", "--", '"; DROP TABLE x; --', "\\'", "%", "_", "a%", "_b", "\\", "''", '"', "x' --"]
 
@@ -199,8 +201,16 @@ def test_error_statuses(door: Door, store: EmbeddedTimestream) -> None:
 
 def test_response_types_and_empty_requests(door: Door, injected: World) -> None:
     request = read_request(([M(EQ, "__name__", "inj")], *ALL))
-    request.accepted_response_types.extend([remote_pb2.ReadRequest.STREAMED_XOR_CHUNKS, remote_pb2.ReadRequest.SAMPLES])
-    assert door.read(request).results() == [as_bits(injected)]
+    for accepted in ([STREAMED, SAMPLES], [SAMPLES, STREAMED], [STREAMED], [SAMPLES], []):
+        del request.accepted_response_types[:]
+        request.accepted_response_types.extend(accepted)
+        answer = door.read(request)
+        expected_type = CHUNKED_TYPE if accepted[:1] == [STREAMED] else "application/x-protobuf"
+        assert answer.headers["content-type"] == expected_type
+        assert answer.results(1) == [as_bits(injected)]
+    del request.accepted_response_types[:]
+    request.accepted_response_types.append(7)
+    assert door.read(request).status == 400
     assert door.read(remote_pb2.ReadRequest()).results() == []
 
 
@@ -226,10 +236,11 @@ def test_a_stale_column_list_is_refreshed_once(door: Door, injected: World) -> N
     key = (Identity(KEY_ID, SECRET), DATABASE, "main")
     ghost = TableColumns(frozenset({"ghost", "k", "v"}), has_double=True)
     reader.columns = type(reader.columns)(ttl=3600)
-    reader.columns.get(key, lambda: ghost)
+    reader.columns.put(key, ghost)
     try:
         check(door, injected, [M(EQ, "__name__", "inj"), M(NEQ, "ghost", "x")], *ALL)
-        assert "ghost" not in reader.columns.get(key, lambda: ghost).dimensions
+        columns = reader.columns.get(key)
+        assert columns is not None and "ghost" not in columns.dimensions
     finally:
         fresh_columns(door)
 
@@ -252,7 +263,7 @@ def test_read_through_the_lambda_handler(door: Door, injected: World, monkeypatc
 
 def test_the_size_limit_fits_a_lambda_response() -> None:
     """6 MB (6,291,456 B) for the whole JSON answer, body base64-encoded: room left for headers."""
-    assert math.ceil(MAX_RESPONSE_BYTES / 3) * 4 + 16 * 1024 <= 6 * 1024 * 1024
+    assert math.ceil(Settings.max_read_response_bytes / 3) * 4 + 16 * 1024 <= 6 * 1024 * 1024
 
 
 def test_a_missing_table_is_named(door: Door) -> None:

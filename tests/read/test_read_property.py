@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from prompb import remote_pb2
 from tests.read import oracle
 from tests.read.helpers import Door, as_bits, now_ms, read_request, write_request
 
@@ -59,7 +60,7 @@ def door(door_for: Callable[..., Door]) -> Door:
 
 WORLD: dict[oracle.Labels, list[tuple[int, float]]] = {}
 SLOTS = count()
-ANSWERS = {"queries": 0, "with_series": 0}
+ANSWERS = {"queries": 0, "with_series": 0, "streamed": 0}
 BASE_MS = now_ms() - 50 * 60 * 1000
 
 
@@ -85,7 +86,13 @@ def time_ranges(draw: st.DrawFn, now: int) -> tuple[int, int]:
     return now + start, now + draw(st.integers(start - 3, 8))
 
 
-@settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(batch=st.lists(one_series, min_size=1, max_size=6), data=st.data())
 def test_reads_return_exactly_what_prometheus_would_select(
     door: Door, batch: list[tuple[str, dict[str, str], list[float]]], data: st.DataObject
@@ -107,16 +114,22 @@ def test_reads_return_exactly_what_prometheus_would_select(
         selector = data.draw(st.lists(matchers(written), min_size=1, max_size=3))
         start, end = data.draw(time_ranges(slot_start))
         queries.append((selector, start, end))
-    results = door.read(read_request(*queries)).results()
+    request = read_request(*queries)
+    streamed = data.draw(st.booleans())  # both answer types, as Prometheus 2.x and >= 2.55 ask
+    if streamed:
+        request.accepted_response_types.extend([remote_pb2.ReadRequest.STREAMED_XOR_CHUNKS])
+    results = door.read(request).results(len(queries))
     assert len(results) == len(queries)
     for (selector, start, end), got in zip(queries, results, strict=True):
         expected = as_bits(oracle.select(WORLD, selector, start, end))
-        assert got == expected, f"selector {selector} [{start}, {end}]"
+        assert got == expected, f"selector {selector} [{start}, {end}] streamed={streamed}"
         ANSWERS["queries"] += 1
         ANSWERS["with_series"] += bool(got)
+        ANSWERS["streamed"] += streamed
 
 
 def test_the_property_was_not_vacuous() -> None:
     if not ANSWERS["queries"]:
         pytest.skip("the property test did not run")
     assert ANSWERS["with_series"] >= ANSWERS["queries"] // 10, ANSWERS
+    assert 0 < ANSWERS["streamed"] < ANSWERS["queries"], ANSWERS

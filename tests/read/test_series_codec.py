@@ -12,27 +12,26 @@ from connector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from connector.http import Headers
 from connector.prom import snappy
 from connector.prom.read_codec import decode_read_request, encode_samples
+from connector.prom.series import Series
+from connector.timestream.read_sql import Layout
 from connector.timestream.schema import STALE_NAN_BITS
-from connector.timestream.series import Series, SeriesBuilder
+from connector.timestream.series import SeriesBuilder
 from prompb import remote_pb2
 
 HEADERS = Headers({"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy"})
 
 
-def cell(value: str | None) -> dict[str, object]:
-    return {"NullValue": True} if value is None else {"ScalarValue": value}
+def layout(*labels: str, name: bool = False, special: bool = True) -> Layout:
+    return Layout(labels, has_name=name, has_special=special, samples=True)
 
 
-def columns(*labels: str, name: bool = False, special: bool = True) -> list[str]:
-    """A ``SELECT *, to_milliseconds(time)`` layout: dimensions, measure columns, time ms last."""
-    reserved = [c for c, wanted in (("__name__", name), ("__special_value__", special)) if wanted]
-    return [*labels, *reserved, "measure_name", "time", "measure_value::double", "measure_value::bigint", "_col"]
+def row(name: str, labels: list[str | None], special: str | None, t: int, v: str) -> list[str]:
+    """Cells for ``layout(*labels)`` (special column included); NULL arrives as ""."""
+    return [name, *(x or "" for x in labels), special or "", v, str(t)]
 
 
-def row(name: str, labels: list[str | None], special: str | None, t: int, v: str) -> list[dict[str, object]]:
-    """Cells for ``columns(*labels)`` (special column included)."""
-    stamp = "2026-11-22 00:00:00.000000000"
-    return [*(cell(x) for x in labels), cell(special), cell(name), cell(stamp), cell(v), cell(None), cell(str(t))]
+def flat(rows: list[list[str]]) -> list[str]:
+    return [cell for r in rows for cell in r]
 
 
 def bits(value: float) -> int:
@@ -43,10 +42,10 @@ def test_rows_group_into_series_whatever_the_pages() -> None:
     rows = [row("up", ["a" if i % 2 else None, "x"], None, 1000 - i, f"{i}.5") for i in range(100)]
     random.Random(7).shuffle(rows)
     for page_size in (1, 3, 100):
-        builder = SeriesBuilder(columns("job", "__u_6c2e6e"), {"job", "__u_6c2e6e", "__special_value__"})
+        builder = SeriesBuilder(layout("job", "__u_6c2e6e"))
         builder.add([])  # an empty first page
         for start in range(0, len(rows), page_size):
-            builder.add(rows[start : start + page_size])
+            builder.add(flat(rows[start : start + page_size]))
         series = builder.series()
         assert [s.labels for s in series] == [
             (("__name__", "up"), ("job", "a"), ("l.n", "x")),
@@ -59,54 +58,65 @@ def test_rows_group_into_series_whatever_the_pages() -> None:
 
 
 def test_special_values_join_their_series_with_exact_bits() -> None:
-    builder = SeriesBuilder(columns("job"), {"job", "__special_value__"})
+    builder = SeriesBuilder(layout("job"))
+    builder.add(flat([row("m", ["j"], None, 3, "1.5"), row("m", ["j"], "stale", 2, "0.0")]))
     builder.add(
-        [
-            row("m", ["j"], None, 3, "1.5"),
-            row("m", ["j"], "stale", 2, "0.0"),
-            row("m", ["j"], "NaN", 1, "0.0"),
-            row("m", ["j"], "+Inf", 4, "0.0"),
-            row("m", ["j"], "-Inf", 5, "0.0"),
-            row("m", ["j"], "nan:0x7ff8000000000123", 6, "0.0"),
-        ]
+        flat(
+            [
+                row("m", ["j"], "NaN", 1, "0.0"),
+                row("m", ["j"], "+Inf", 4, "0.0"),
+                row("m", ["j"], "-Inf", 5, "0.0"),
+                row("m", ["j"], "nan:0x7ff8000000000123", 6, "0.0"),
+                row("m", ["j"], None, 7, "0.0"),
+            ]
+        )
     )
     (series,) = builder.series()
     assert series.labels == (("__name__", "m"), ("job", "j"))
     values = [v for _, v in series.samples]
-    assert [t for t, _ in series.samples] == [1, 2, 3, 4, 5, 6]
+    assert [t for t, _ in series.samples] == [1, 2, 3, 4, 5, 6, 7]
     assert bits(values[0]) == 0x7FF8000000000001
     assert bits(values[1]) == STALE_NAN_BITS
     assert values[2] == 1.5 and values[3] == math.inf and values[4] == -math.inf
     assert bits(values[5]) == 0x7FF8000000000123
+    assert bits(values[6]) == 0  # an ordinary 0.0 after specials stays 0.0
 
 
 def test_doubles_parse_losslessly() -> None:
-    builder = SeriesBuilder(["measure_name", "measure_value::double", "t"], set())
+    builder = SeriesBuilder(layout(special=False))
     texts = ["0.1", "1e-300", "5e-324", "1.7976931348623157e+308", "-0.0", "1.0E-5", "123456789012345680000.0"]
-    builder.add([[cell("m"), cell(t), cell(str(i))] for i, t in enumerate(texts)])
+    builder.add(flat([["m", t, str(i)] for i, t in enumerate(texts)]))
     (series,) = builder.series()
     assert [bits(v) for _, v in series.samples] == [bits(float(t)) for t in texts]
 
 
 def test_foreign_columns_are_labels_verbatim() -> None:
-    builder = SeriesBuilder(["__u_zz", "job", "measure_name", "measure_value::double", "t"], {"__u_zz", "job"})
-    builder.add([[cell("a"), cell(""), cell("m"), cell("1.0"), cell("1")]])
+    builder = SeriesBuilder(layout("__u_zz", "job", special=False))
+    builder.add(["m", "a", "", "1.0", "1"])
     assert builder.series()[0].labels == (("__name__", "m"), ("__u_zz", "a"))  # "" is the absent label
 
 
 def test_true_names_come_from_the_name_column_and_merge_across_measures() -> None:
-    layout = ["job", "__name__", "measure_name", "measure_value::double", "t"]
-    builder = SeriesBuilder(layout, {"job", "__name__"})
+    builder = SeriesBuilder(layout("job", name=True, special=False))
     builder.add(
         [
-            [cell("j"), cell("a:b"), cell("a_b"), cell("1.0"), cell("2")],
-            [cell("j"), cell(None), cell("a:b"), cell("2.0"), cell("1")],  # the same series, stored by another writer
-            [cell("j"), cell(None), cell("a_b"), cell("3.0"), cell("1")],
+            *["a_b", "a:b", "j", "1.0", "2"],
+            *["a:b", "", "j", "2.0", "1"],  # the same series, stored by another writer
+            *["a_b", "", "j", "3.0", "1"],
         ]
     )
     assert [(s.labels, s.samples) for s in builder.series()] == [
         ((("__name__", "a:b"), ("job", "j")), [(1, 2.0), (2, 1.0)]),
         ((("__name__", "a_b"), ("job", "j")), [(1, 3.0)]),
+    ]
+
+
+def test_a_look_up_builds_series_without_samples() -> None:
+    builder = SeriesBuilder(Layout(("job",), has_name=False, has_special=False, samples=False))
+    builder.add(["up", "a", "up", "b", "up", "a"])
+    assert [(s.labels, s.samples) for s in builder.series()] == [
+        ((("__name__", "up"), ("job", "a")), []),
+        ((("__name__", "up"), ("job", "b")), []),
     ]
 
 

@@ -7,7 +7,9 @@ import pytest
 from connector.errors import BadRequest
 from connector.prom.matchers import Matcher, MatchType
 from connector.timestream import sql
-from connector.timestream.sql import FALSE, TRUE, TableColumns, condition, read_query
+from connector.timestream.columns import TableColumns
+from connector.timestream.read_sql import TimeRange, clamp, condition, selection, statement
+from connector.timestream.sql import FALSE, TRUE
 
 EQ, NEQ, RE, NRE = MatchType.EQ, MatchType.NEQ, MatchType.RE, MatchType.NRE
 PLAIN = TableColumns(frozenset({"job", "instance"}), has_double=True)
@@ -109,33 +111,42 @@ def test_metric_name_with_stand_in_measure_names() -> None:
 
 
 def test_full_statement() -> None:
-    query = read_query("db", "tbl", OURS, [Matcher.create(EQ, "job", "x")], 1000, 2000)
+    where = selection(OURS, [Matcher.create(EQ, "job", "x")])
+    query = statement("db", "tbl", OURS, where, TimeRange(1000, 2000), samples=True).text
     assert query == (
-        'SELECT *, to_milliseconds("time") FROM "db"."tbl" WHERE '
+        'SELECT "measure_name", "__name__", "__l___meta", "instance", "job", "__special_value__", '
+        '"measure_value::double", to_milliseconds("time") FROM "db"."tbl" WHERE '
         '("time" BETWEEN from_milliseconds(1000) AND from_milliseconds(2000)) AND '
         '("measure_value::double" IS NOT NULL) AND ("job" = \'x\')'
     )
 
 
-def test_a_missing_column_alone_can_rule_a_query_out() -> None:
-    assert PLAIN.lacks_column_for([Matcher.create(EQ, "absent", "x")])
-    assert not PLAIN.lacks_column_for([Matcher.create(NEQ, "absent", "x"), Matcher.create(EQ, "job", "y")])
-    assert not PLAIN.lacks_column_for([Matcher.create(EQ, "__name__", "")])
-    assert TableColumns(frozenset(), has_double=False).lacks_column_for([])
+def test_series_look_up_selects_distinct_labels_only() -> None:
+    query = statement("db", "tbl", PLAIN, selection(PLAIN, []), TimeRange(0, 5), samples=False).text
+    assert query.startswith('SELECT DISTINCT "measure_name", "instance", "job" FROM "db"."tbl" WHERE ')
+    assert "measure_value::double" in query and "to_milliseconds" not in query
+
+
+def test_a_slice_excludes_its_end_so_boundary_rows_are_read_once() -> None:
+    text = TimeRange(1000, 2000, open_end=True).condition().sql()
+    assert text == '("time" >= from_milliseconds(1000)) AND ("time" < from_milliseconds(2000))'
 
 
 def test_time_is_clamped_to_what_timestream_accepts() -> None:
-    query = read_query("db", "tbl", PLAIN, [], -9_223_372_036_854_775_808, 9_223_372_036_854_775_807)
-    assert query is not None
+    time_range = clamp(-9_223_372_036_854_775_808, 9_223_372_036_854_775_807)
+    assert time_range is not None
+    query = statement("db", "tbl", PLAIN, selection(PLAIN, []), time_range, samples=True).text
     assert "from_milliseconds(-9223372036854) AND from_milliseconds(9223372036854)" in query
 
 
 def test_queries_that_cannot_match_are_skipped() -> None:
-    assert read_query("db", "tbl", PLAIN, [], 2000, 1000) is None
-    assert read_query("db", "tbl", PLAIN, [Matcher.create(EQ, "absent", "x")], 0, 1) is None
-    assert read_query("db", "tbl", TableColumns(frozenset(), has_double=False), [], 0, 1) is None
+    assert clamp(2000, 1000) is None
+    assert selection(PLAIN, [Matcher.create(EQ, "absent", "x")]) == FALSE
+    assert selection(TableColumns(frozenset(), has_double=False), []) == FALSE
+    assert selection(PLAIN, [Matcher.create(NEQ, "absent", "x"), Matcher.create(EQ, "job", "y")]) != FALSE
 
 
 def test_oversized_query_is_a_bad_request() -> None:
+    where = selection(PLAIN, [Matcher.create(RE, "job", "." * 16_000)])
     with pytest.raises(BadRequest, match="characters"):  # each "." becomes an 18-character class
-        read_query("db", "tbl", PLAIN, [Matcher.create(RE, "job", "." * 16_000)], 0, 1)
+        statement("db", "tbl", PLAIN, where, TimeRange(0, 1), samples=True)

@@ -1,0 +1,47 @@
+"""One retry loop for every Timestream call, writes and queries alike.
+
+Throttling, Timestream 5xx and timeouts are retried with exponential backoff and full jitter, as
+long as the wait still ends before the request's deadline; anything else fails at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from connector.timestream.errors import Kind, backoff, classify
+
+T = TypeVar("T")
+
+# A retry must leave at least this long before the deadline for the call itself.
+DEADLINE_MARGIN_SECONDS = 0.25
+RETRIED_KINDS = (Kind.RETRYABLE, Kind.THROTTLED)
+
+
+class CallFailed(Exception):
+    """A call that failed for good: its last error, what that error means, how often it was tried."""
+
+    def __init__(self, error: BaseException, kind: Kind, attempts: int) -> None:
+        super().__init__(str(error))
+        self.error, self.kind, self.attempts = error, kind, attempts
+
+
+def call_with_retries(
+    call: Callable[[], T], deadline: float, max_attempts: int, sleep: Callable[[float], None] = time.sleep
+) -> tuple[T, int]:
+    """``call()``'s result and the attempts it took; ``CallFailed`` once retrying cannot help."""
+    for attempt in range(1, max_attempts + 1):
+        try:
+            return call(), attempt
+        except Exception as exc:  # botocore raises many unrelated types; classify decides
+            kind = classify(exc)
+            delay = backoff(attempt)
+            if kind not in RETRIED_KINDS or attempt >= max_attempts or not _fits(delay, deadline):
+                raise CallFailed(exc, kind, attempt) from exc
+            sleep(delay)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _fits(delay: float, deadline: float) -> bool:
+    return time.monotonic() + delay < deadline - DEADLINE_MARGIN_SECONDS
