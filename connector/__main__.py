@@ -43,8 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from connector.app import Connector
     from connector.local import prometheus_snippet, start_store
-    from connector.server import ConnectorServer
+    from connector.server import ConnectorServer, server_settings
 
+    settings = server_settings(settings, os.environ)
     store = None
     if args.local:
         store, settings = start_store(settings, args.data)

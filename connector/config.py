@@ -28,7 +28,7 @@ class Settings:
     call_timeout: float = 10.0
     # Whole-request budget, below API Gateway's 30 s integration timeout.
     request_timeout: float = 27.0
-    # Attempts per WriteRecords call for throttling, 5xx and timeouts, within the deadline.
+    # Attempts per Timestream call (writes and query pages) for throttling, 5xx and timeouts, within the deadline.
     max_attempts: int = 4
     # Largest decompressed request body accepted (bytes). Parsing a crafted body can take ~30x its
     # size in memory: 8 MiB keeps that within a 512 MB Lambda, and is ~80,000 samples of real traffic.
@@ -64,7 +64,7 @@ class Settings:
             write_concurrency=_int(env, "WRITE_CONCURRENCY", defaults.write_concurrency, 1, 64),
             call_timeout=_float(env, "TIMESTREAM_CALL_TIMEOUT", defaults.call_timeout, 0.1, 60),
             request_timeout=_float(env, "REQUEST_TIMEOUT", defaults.request_timeout, 0.5, 900),
-            max_attempts=_int(env, "WRITE_MAX_ATTEMPTS", defaults.max_attempts, 1, 20),
+            max_attempts=_int(env, _attempts_variable(env), defaults.max_attempts, 1, 20),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", defaults.max_body_bytes, 1024, 1 << 30),
             max_read_response_bytes=_int(
                 env, "MAX_READ_RESPONSE_BYTES", defaults.max_read_response_bytes, 1024, 1 << 30
@@ -73,6 +73,13 @@ class Settings:
             series_cache_size=_int(env, "SERIES_CACHE_SIZE", defaults.series_cache_size, 1, 10_000_000),
             client_cache_size=_int(env, "CLIENT_CACHE_SIZE", defaults.client_cache_size, 1, 10000),
         )
+
+
+def _attempts_variable(env: Mapping[str, str]) -> str:
+    """``TIMESTREAM_MAX_ATTEMPTS``, or its first name ``WRITE_MAX_ATTEMPTS`` (which always governed reads too)."""
+    if env.get("WRITE_MAX_ATTEMPTS") and not env.get("TIMESTREAM_MAX_ATTEMPTS"):
+        return "WRITE_MAX_ATTEMPTS"
+    return "TIMESTREAM_MAX_ATTEMPTS"
 
 
 def _name(env: Mapping[str, str], var: str, default: str) -> str:

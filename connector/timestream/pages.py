@@ -2,10 +2,11 @@
 
 botocore parses a ``Query`` page by walking the service model for every cell: about 13 µs a row,
 several times the rest of a read together. The connector only ever selects scalar columns, so a
-page is a flat run of ``{"ScalarValue": "..."}`` / ``{"NullValue": true}`` cells, row after row.
-One regular expression over the body yields them in order. The fast path is taken only when the
-body proves it fits that shape (no nested values, exactly as many cells as rows times columns);
-anything else goes through ``json``, so the answer is the same either way.
+page's rows are a flat run of ``{"ScalarValue":"..."}`` / ``{"NullValue":true}`` cells, row after
+row: one regular expression over the rows yields them in order, and ``json`` reads the small rest.
+The fast path is taken only when the body proves it fits that shape (compact, every column scalar,
+exactly as many cells as rows times columns); anything else goes through ``json`` alone, so the
+answer is the same either way.
 
 NULL and the empty string both become ``""``: for labels both mean "absent", and the other
 columns read (value, time, special value) are never empty.
@@ -18,14 +19,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-_CELL = re.compile(r'"(?:ScalarValue"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"|NullValue"\s*:\s*true)')
-_ROW = '"Data":'
-_NESTED = ('"ArrayValue"', '"RowValue"', '"TimeSeriesValue"')
-_NAME = re.compile(r'"Name"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"')
-_QUERY_ID = re.compile(r'"QueryId"\s*:\s*"([^"\\]*)"')
-_NEXT_TOKEN = re.compile(r'"NextToken"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"')
-_SCANNED = re.compile(r'"CumulativeBytesScanned"\s*:\s*(\d+)')
-_METERED = re.compile(r'"CumulativeBytesMetered"\s*:\s*(\d+)')
+# Cells of a compact page; the second form only where some text holds a backslash escape.
+_CELL = re.compile(r'"(?:ScalarValue":"([^"]*)"|NullValue":true)')
+_ESCAPED_CELL = re.compile(r'"(?:ScalarValue":"([^"\\]*(?:\\.[^"\\]*)*)"|NullValue":true)')
+_ROWS_START = '"Rows":['
+_ROWS_END = "]}]"  # the last cell, its row and the array close together
+_ROW = '{"Data":['
 
 
 @dataclass
@@ -48,7 +47,7 @@ class Page:
 def parse(body: bytes) -> Page:
     """The page in a successful ``Query`` response body."""
     text = body.decode("utf-8")
-    page = _parse_flat(text)
+    page = _parse_compact(text)
     return page if page is not None else _parse_json(json.loads(text))
 
 
@@ -58,27 +57,36 @@ def from_parsed(response: dict[str, Any]) -> Page:
     return fast if isinstance(fast, Page) else _parse_json(response)
 
 
-def _parse_flat(text: str) -> Page | None:
-    if any(marker in text for marker in _NESTED):
+def _parse_compact(text: str) -> Page | None:
+    """The page of a compact body (no whitespace between tokens), or None to take the json path.
+
+    Everything but the rows is small and goes through ``json``; a wrong guess of where the rows
+    end leaves that text invalid, so any doubt ends on the json path.
+    """
+    start, end = text.find(_ROWS_START), text.rfind(_ROWS_END) + len(_ROWS_END)
+    if start < 0 or end <= start:
         return None
-    columns = [_unescape(name) for name in _NAME.findall(text)]
-    rows = text.count(_ROW)
-    cells = _CELL.findall(text)
-    width = len(columns)
-    if len(cells) != rows * width or (rows and not width):
+    rows = text[start + len(_ROWS_START) - 1 : end]
+    try:
+        envelope = json.loads(text[:start] + '"Rows":[]' + text[end:])
+    except ValueError:
         return None
-    if "\\" in text:
-        cells = [_unescape(cell) if "\\" in cell else cell for cell in cells]
-    token = _NEXT_TOKEN.search(text)
-    return Page(
-        columns,
-        cells,
-        width,
-        _group(_QUERY_ID.search(text)),
-        _unescape(token.group(1)) if token else None,
-        int(_group(_SCANNED.search(text)) or 0),
-        int(_group(_METERED.search(text)) or 0),
-    )
+    if not isinstance(envelope, dict) or not _all_scalar(envelope.get("ColumnInfo") or ()):
+        return None
+    page = _parse_json(envelope)
+    page.cells = _cells(rows)
+    page.rows = rows.count(_ROW)
+    return page if len(page.cells) == page.rows * page.width else None
+
+
+def _cells(rows: str) -> list[str]:
+    if "\\" not in rows:
+        return _CELL.findall(rows)
+    return [_unescape(cell) if "\\" in cell else cell for cell in _ESCAPED_CELL.findall(rows)]
+
+
+def _all_scalar(column_info: Any) -> bool:
+    return all(isinstance(c, dict) and "ScalarType" in (c.get("Type") or {}) for c in column_info)
 
 
 def _parse_json(response: dict[str, Any]) -> Page:
@@ -113,10 +121,6 @@ def _scalar(cell: dict[str, Any]) -> str:
 
 def _unescape(text: str) -> str:
     return json.loads(f'"{text}"') if "\\" in text else text  # type: ignore[no-any-return]
-
-
-def _group(match: re.Match[str] | None) -> str | None:
-    return match.group(1) if match else None
 
 
 # --- botocore hook ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from connector.timestream.sql import (
     TRUE,
     Between,
     Bool,
-    Call,
+    FunctionCall,
     Compare,
     Expr,
     Ident,
@@ -85,7 +85,7 @@ class Layout:
         if self.samples:
             if self.has_special:
                 selected.append(Ident(schema.SPECIAL_DIMENSION))
-            selected += [Ident(DOUBLE_VALUE), Call("to_milliseconds", (Ident(TIME),))]
+            selected += [Ident(DOUBLE_VALUE), FunctionCall("to_milliseconds", (Ident(TIME),))]
         return tuple(selected)
 
 
@@ -120,14 +120,14 @@ def statement(
     return Statement(text, layout)
 
 
-def _from_ms(value: int) -> Call:
-    return Call("from_milliseconds", (Int(value),))
+def _from_ms(value: int) -> FunctionCall:
+    return FunctionCall("from_milliseconds", (Int(value),))
 
 
 def name_expr(columns: TableColumns) -> Expr:
     """The true metric name: ``__name__`` when a stand-in ``measure_name`` needed it, else the measure."""
     if columns.has_name:
-        return Call("coalesce", (Ident(schema.NAME_DIMENSION), Ident(MEASURE_NAME)))
+        return FunctionCall("coalesce", (Ident(schema.NAME_DIMENSION), Ident(MEASURE_NAME)))
     return Ident(MEASURE_NAME)
 
 
@@ -157,7 +157,7 @@ def _label_condition(matcher: Matcher, column: Ident) -> Expr:
     elif regex.literals is not None:
         selected = _in_list(column, regex.literals - {""})
     else:
-        selected = Call("regexp_like", (column, Text(regex.pattern)))
+        selected = FunctionCall("regexp_like", (column, Text(regex.pattern)))
     empty = regex.matches_empty
     if kind is MatchType.RE:  # NULL (absent) fails every comparison, so add it when "" matches
         return disjunction([IsNull(column), selected]) if empty else selected
@@ -202,7 +202,7 @@ def _name_condition(matcher: Matcher, columns: TableColumns) -> Expr:
         names = frozenset(n for n in names if n)
         return _name_in(names, columns) if positive else _negate(_in_list(name_expr(columns), names))
     assert regex is not None
-    selected = Call("regexp_like", (name_expr(columns), Text(regex.pattern)))
+    selected = FunctionCall("regexp_like", (name_expr(columns), Text(regex.pattern)))
     return selected if positive else Not(selected)
 
 

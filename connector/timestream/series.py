@@ -9,7 +9,6 @@ same labels: it is a value, not a label.
 
 from __future__ import annotations
 
-import itertools
 import operator
 from collections.abc import Sequence
 
@@ -27,22 +26,16 @@ def column_label(column: str) -> str:
     return column if label is None else label
 
 
-class _Group:
-    __slots__ = ("specials", "times", "values")
-
-    def __init__(self) -> None:
-        self.times: list[str] = []
-        self.values: list[str] = []
-        self.specials: list[str] | None = None
-
-
 class SeriesBuilder:
     """Accumulates the flat cells of pages laid out as ``layout`` says."""
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
         self._names = [column_label(c) for c in layout.labels]
-        self._groups: dict[tuple[str, ...], _Group] = {}
+        # Per series key: its time and value texts, in arrival order.
+        self._groups: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
+        # Per series key with special values: time text -> special text (rare, so kept apart).
+        self._specials: dict[tuple[str, ...], dict[str, str]] = {}
         self.samples = 0
         self.label_chars = 0  # size of the label cells of the series seen, for response size estimates
 
@@ -52,33 +45,36 @@ class SeriesBuilder:
 
     def add(self, cells: Sequence[str]) -> None:
         """Rows of one page: ``layout.width`` cells each."""
-        layout, width = self.layout, self.layout.width
         if not cells:
             return
+        layout, width = self.layout, self.layout.width
         keys = self._keys(cells)
         groups = self._groups
         if not layout.samples:
             for key in keys:
                 if key not in groups:
-                    groups[key] = _Group()
+                    groups[key] = ([], [])
                     self.label_chars += sum(map(len, key))
             return
-        at = layout.key_width
-        specials = cells[at::width] if layout.has_special else None
-        values = cells[at + layout.has_special :: width]
-        times = cells[at + layout.has_special + 1 :: width]
-        for i, key in enumerate(keys):
+        at = layout.key_width + layout.has_special
+        values, times = cells[at::width], cells[at + 1 :: width]
+        for key, time_text, value in zip(keys, times, values, strict=True):
             group = groups.get(key)
             if group is None:
-                group = groups[key] = _Group()
+                group = groups[key] = ([], [])
                 self.label_chars += sum(map(len, key))
-            group.times.append(times[i])
-            group.values.append(values[i])
-            if specials is not None and (specials[i] or group.specials is not None):
-                if group.specials is None:
-                    group.specials = [""] * (len(group.times) - 1)
-                group.specials.append(specials[i])
+            group[0].append(time_text)
+            group[1].append(value)
+        if layout.has_special:
+            self._add_specials(keys, times, cells[at - 1 :: width])
         self.samples += len(keys)
+
+    def _add_specials(self, keys: list[tuple[str, ...]], times: Sequence[str], specials: Sequence[str]) -> None:
+        if not any(specials):
+            return
+        for key, time_text, special in zip(keys, times, specials, strict=True):
+            if special:
+                self._specials.setdefault(key, {})[time_text] = special
 
     def _keys(self, cells: Sequence[str]) -> list[tuple[str, ...]]:
         width, key_width = self.layout.width, self.layout.key_width
@@ -89,14 +85,14 @@ class SeriesBuilder:
     def series(self) -> list[Series]:
         """Every series, sorted by labels, samples ascending by time."""
         merged: dict[Labels, list[Sample]] = {}
-        for key, group in self._groups.items():
+        for key, (times, values) in self._groups.items():
             labels = self._labels(key)
-            samples = _samples(group)
+            samples = _samples(times, values, self._specials.get(key))
             if labels in merged:  # one true name under two measure names, or two columns for one label
-                merged[labels].extend(samples)
+                merged[labels] = sorted(merged[labels] + samples, key=operator.itemgetter(0))
             else:
                 merged[labels] = samples
-        return [Series(labels, _sorted(merged[labels])) for labels in sorted(merged)]
+        return [Series(labels, merged[labels]) for labels in sorted(merged)]
 
     def _labels(self, key: tuple[str, ...]) -> Labels:
         labels: dict[str, str] = {}
@@ -110,18 +106,16 @@ class SeriesBuilder:
         return tuple(sorted(labels.items()))
 
 
-def _samples(group: _Group) -> list[Sample]:
-    times = list(map(int, group.times))
-    if group.specials is None:
-        return list(zip(times, map(float, group.values), strict=True))
-    return [
-        (t, schema.decode_special(s) if s else float(v))
-        for t, v, s in zip(times, group.values, group.specials, strict=True)
-    ]
-
-
-def _sorted(samples: list[Sample]) -> list[Sample]:
-    """Ascending by time; most answers already are, so check before sorting."""
-    if all(a[0] < b[0] for a, b in itertools.pairwise(samples)):
+def _samples(times: list[str], values: list[str], specials: dict[str, str] | None) -> list[Sample]:
+    """One series' samples, ascending by time (most answers already are: checked before sorting)."""
+    stamps = list(map(int, times))
+    numbers = list(map(float, values))
+    if specials:
+        for i, time_text in enumerate(times):
+            special = specials.get(time_text)
+            if special:
+                numbers[i] = schema.decode_special(special)
+    samples = list(zip(stamps, numbers, strict=True))
+    if all(map(operator.lt, stamps, stamps[1:])):
         return samples
     return sorted(samples, key=operator.itemgetter(0))

@@ -62,7 +62,7 @@ Function = Literal["coalesce", "from_milliseconds", "to_milliseconds", "regexp_l
 
 
 @dataclass(frozen=True)
-class Call:
+class FunctionCall:
     function: Function
     args: tuple[Expr, ...]
 
@@ -134,7 +134,7 @@ class Or:
         return " OR ".join(f"({item.sql()})" for item in self.items) if self.items else "FALSE"
 
 
-Expr = Ident | Text | Int | Bool | Call | Compare | InList | IsNull | Between | Not | And | Or
+Expr = Ident | Text | Int | Bool | FunctionCall | Compare | InList | IsNull | Between | Not | And | Or
 
 
 def conjunction(items: Iterable[Expr]) -> Expr:

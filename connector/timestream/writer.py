@@ -9,8 +9,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.timestream.errors import Kind, backoff, classify, error_code, error_message
+from connector.timestream.errors import Kind, error_code, error_message
 from connector.timestream.records import Call
+from connector.timestream.retry import CallFailed, call_with_retries
 
 
 @dataclass(frozen=True)
@@ -71,27 +72,23 @@ class Writer:
     def _run(self, client: Any, database: str, table: str, call: Call, deadline: float) -> WriteResult:
         params = call.parameters(database, table)
         result = WriteResult()
-        for attempt in range(1, self._max_attempts + 1):
-            result.attempts += 1
-            try:
-                response = client.write_records(**params)
-            except Exception as exc:  # classified below; nothing may escape as a crash
-                rejected = _rejected_records(exc)
-                if rejected is not None:
-                    result.written += len(call.records) - len(rejected)
-                    result.rejected.update(rejected)
-                    return result
-                kind = classify(exc)
-                delay = backoff(attempt)
-                if not _may_retry(kind, attempt, self._max_attempts, deadline, delay):
-                    result.failures.append(CallFailure(kind, error_code(exc), error_message(exc), len(call.records)))
-                    return result
-                self._sleep(delay)
-                continue
-            ingested = response.get("RecordsIngested", {}).get("Total")
-            result.written += len(call.records) if ingested is None else int(ingested)
+        try:
+            response, result.attempts = call_with_retries(
+                lambda: client.write_records(**params), deadline, self._max_attempts, self._sleep
+            )
+        except CallFailed as failed:
+            result.attempts = failed.attempts
+            rejected = _rejected_records(failed.error)
+            if rejected is not None:
+                result.written += len(call.records) - len(rejected)
+                result.rejected.update(rejected)
+            else:
+                code, message = error_code(failed.error), error_message(failed.error)
+                result.failures.append(CallFailure(failed.kind, code, message, len(call.records)))
             return result
-        raise AssertionError("unreachable: the last attempt always returns")
+        ingested = response.get("RecordsIngested", {}).get("Total")
+        result.written += len(call.records) if ingested is None else int(ingested)
+        return result
 
 
 def _rejected_records(exc: BaseException) -> list[str] | None:
@@ -105,9 +102,3 @@ def _rejected_records(exc: BaseException) -> list[str] | None:
 
 def _reason_category(reason: str) -> str:
     return reason.strip()[:200]
-
-
-def _may_retry(kind: Kind, attempt: int, max_attempts: int, deadline: float, delay: float) -> bool:
-    if kind not in (Kind.RETRYABLE, Kind.THROTTLED) or attempt >= max_attempts:
-        return False
-    return time.monotonic() + delay < deadline - 0.25
