@@ -53,7 +53,7 @@ SAM_ENV := AWS_DEFAULT_REGION=$(or $(AWS_DEFAULT_REGION),$(AWS_REGION),us-east-1
 ARTIFACT_ZIP := dist/connector-lambda-arm64.zip
 EVENT ?= events/write.json
 
-.PHONY: sam-tools validate build package events invoke
+.PHONY: sam-tools validate build package publish events invoke
 
 sam-tools: $(SAM_STAMP)
 
@@ -62,8 +62,10 @@ $(SAM_STAMP):
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_VERSION)
 	touch $@
 
+# TEMPLATE: another template to lint (the tests lint variants with the monitoring switched off and on).
+TEMPLATE ?= template.yml
 validate: sam-tools
-	$(SAM_ENV) $(SAM) validate --lint --template template.yml
+	$(SAM_ENV) $(SAM) validate --lint --template $(TEMPLATE)
 
 # arm64 artifact in .aws-sam/build without Docker (deploy/Makefile, BuildMethod: makefile).
 build: setup sam-tools
@@ -72,10 +74,26 @@ build: setup sam-tools
 package: build
 	$(PY) deploy/build_artifact.py zip .aws-sam/build/ConnectorFunction $(ARTIFACT_ZIP)
 
+# One-click launch: make publish BUCKET=name REGIONS=us-east-1,eu-west-1 [SAR=1]. Uploads to bucket
+# NAME-REGION in each region (created if missing) and prints each region's Launch Stack URL. Uses the
+# caller's AWS credentials (instance metadata included), so not SAM_ENV.
+BUCKET ?=
+REGIONS ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),us-east-1)
+PUBLISH_BUILD ?= .aws-sam/publish
+PUBLISH_OUT ?= dist/publish
+publish: setup sam-tools
+	@test -n "$(BUCKET)" || { echo "usage: make publish BUCKET=name REGIONS=us-east-1,eu-west-1 [SAR=1]" >&2; exit 2; }
+	$(SAM_ENV) $(SAM) build --template template.yml --build-dir $(PUBLISH_BUILD)
+	SAM_CLI_TELEMETRY=0 $(PY) deploy/publish.py --template $(PUBLISH_BUILD)/template.yaml --bucket $(BUCKET) \
+		--regions $(REGIONS) --sam $(SAM) --out $(PUBLISH_OUT) $(if $(SAR),--sar)
+
 # Regenerates events/ from the captured Prometheus requests in shared/samples.
 events: setup
 	$(PY) deploy/make_events.py
 
-# The no-Docker `sam local invoke`: make invoke EVENT=events/read.json
+# The no-Docker `sam local invoke`: make invoke EVENT=events/read.json. Each run starts a fresh
+# in-memory store: give several events (EVENT="events/write.json events/read.json") to read back a
+# write, or INVOKE_DATA=DIR (e.g. .data/invoke, apart from make run's .data) to keep data between runs.
+INVOKE_DATA ?=
 invoke: setup
-	$(PY) -m connector invoke $(EVENT) --local
+	$(PY) -m connector invoke $(EVENT) --local $(if $(INVOKE_DATA),--data $(INVOKE_DATA))

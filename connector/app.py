@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from connector import metrics
 from connector.auth import Identity, identity_for
 from connector.config import Settings
 from connector.errors import HTTPError
@@ -32,6 +33,11 @@ class Connector:
 
     def handle(self, request: Request) -> Response:
         """Answer one request; every failure becomes a status code, never an exception."""
+        response = self._answer(request)
+        metrics.record_answer(_normalise(request.path), response.status)
+        return response
+
+    def _answer(self, request: Request) -> Response:
         path = _normalise(request.path)
         if path == "/healthz":
             return Response.text(200, "ok") if request.method in ("GET", "HEAD") else _not_allowed("GET")
@@ -50,10 +56,15 @@ class Connector:
                 logger().error("request failed", extra={"path": path, "status": exc.status, "reason": exc.message})
             else:
                 logger().info("request refused", extra={"path": path, "status": exc.status, "reason": exc.message})
-            return Response.text(exc.status, exc.message, exc.headers)
+            return Response.text(exc.status, exc.message, {**self._refusal_headers(path, request), **exc.headers})
         except Exception:
             logger().exception("unexpected error", extra={"path": path})
-            return Response.text(500, "internal error in the connector; see its logs")
+            refusal = self._refusal_headers(path, request)
+            return Response.text(500, "internal error in the connector; see its logs", refusal)
+
+    def _refusal_headers(self, path: str, request: Request) -> dict[str, str]:
+        """Headers every refusal on a route carries (a 2.0 remote write must be told what was written)."""
+        return self.writer.refusal_headers(request) if path == "/write" else {}
 
     def deadline(self, request: Request) -> float:
         """The monotonic time by which to answer: the request budget, or the platform's if sooner."""

@@ -7,6 +7,7 @@ import binascii
 import time
 from typing import Any
 
+from connector import metrics
 from connector.app import Connector
 from connector.config import Settings
 from connector.http import Headers, Request, Response
@@ -21,6 +22,7 @@ def connector() -> Connector:
     """Built on first use and reused across invocations of the same execution environment."""
     global _connector
     if _connector is None:
+        metrics.install(metrics.EmfBuffer())  # printed as EMF after each invocation (see lambda_handler)
         _connector = Connector(Settings.from_env())
     return _connector
 
@@ -31,12 +33,19 @@ class MalformedEvent(ValueError):
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
+        return response_to_event(_answer(event, context), event)
+    finally:
+        metrics.flush()  # EMF lines on stdout: CloudWatch Logs turns them into metrics
+
+
+def _answer(event: dict[str, Any], context: Any) -> Response:
+    try:
         request = request_from_event(event, _deadline(context))
     except MalformedEvent as exc:
-        return response_to_event(Response.text(400, str(exc)), event)
+        return Response.text(400, str(exc))
     except Exception:  # any other shape (None, wrong types): the message names no part of the event
-        return response_to_event(Response.text(400, "malformed API Gateway proxy event"), event)
-    return response_to_event(connector().handle(request), event)
+        return Response.text(400, "malformed API Gateway proxy event")
+    return connector().handle(request)
 
 
 def request_from_event(event: dict[str, Any], deadline: float | None = None) -> Request:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,17 +21,41 @@ def local_credentials() -> tuple[str, str]:
     )
 
 
+class DataDirectoryInUse(SystemExit):
+    """Another process has the data directory open: the command line prints this and exits 1."""
+
+
 def start_store(settings: Settings, data_dir: Path | None) -> tuple[Any, Settings]:
     """Start the embedded store, create the database and table, and point the settings at it."""
+    store = open_store(settings.region, data_dir)
+    # A day of memory store, so samples replayed from a Prometheus WAL are accepted locally too.
+    store.create_database_and_table(settings.database, settings.table, memory_retention_hours=24)
+    return store, replace(settings, write_endpoint=store.url, query_endpoint=store.url)
+
+
+def open_store(region: str, data_dir: Path | None) -> Any:
+    """The embedded store, started with the local key pair; ``DataDirectoryInUse`` if another process has it."""
     from emulator.server import EmbeddedTimestream  # only local runs have the emulator installed
 
     key_id, secret = local_credentials()
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
-    store = EmbeddedTimestream(data_dir=data_dir, credentials={key_id: secret}, region=settings.region).start()
-    # A day of memory store, so samples replayed from a Prometheus WAL are accepted locally too.
-    store.create_database_and_table(settings.database, settings.table, memory_retention_hours=24)
-    return store, replace(settings, write_endpoint=store.url, query_endpoint=store.url)
+    try:
+        return EmbeddedTimestream(data_dir=data_dir, credentials={key_id: secret}, region=region).start()
+    except Exception as exc:
+        if data_dir is not None and "lock" in str(exc).lower():
+            raise DataDirectoryInUse(in_use_message(data_dir, str(exc))) from None
+        raise
+
+
+def in_use_message(data_dir: Path, error: str) -> str:
+    """DuckDB lets one process open a database file; say which directory and, if known, which process."""
+    pid = re.search(r"PID (\d+)", error)
+    holder = f" (process {pid.group(1)})" if pid else ""
+    return (
+        f"the data directory {data_dir} is in use by another connector or invoke{holder}: "
+        "stop that process, or pass another --data directory"
+    )
 
 
 def prometheus_snippet(url: str, sigv4: bool) -> str:

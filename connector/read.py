@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from connector import metrics
 from connector.auth import Identity
 from connector.config import Settings
 from connector.errors import HTTPError, PayloadTooLarge
@@ -57,11 +58,29 @@ class ReadQuery:
 
 @dataclass
 class _Answer:
-    """One query's series and the column list they were read with."""
+    """One query's series, the column list they were read with, and what Timestream metered for them."""
 
     series: list[Series]
     columns: TableColumns | None
-    rows: int = 0
+    cost: _Cost | None = None
+
+
+class _Cost:
+    """Bytes Timestream scanned and metered for the statements of one query (each page says so far)."""
+
+    def __init__(self) -> None:
+        self._by_query: dict[str | None, tuple[int, int]] = {}
+
+    def observe(self, page: Page) -> None:
+        self._by_query[page.query_id] = (page.bytes_scanned, page.bytes_metered)
+
+    @property
+    def scanned(self) -> int:
+        return sum(scanned for scanned, _ in self._by_query.values())
+
+    @property
+    def metered(self) -> int:
+        return sum(metered for _, metered in self._by_query.values())
 
 
 class ReadHandler:
@@ -94,7 +113,7 @@ class ReadHandler:
         body = encoder.encode(results)
         if len(body) > encoder.limit:
             raise encoder.too_large(len(body), queries[-1] if len(queries) == 1 else None)
-        self._log(identity, queries, results, body, response_type, started)
+        self._report(identity, queries, answers, body, response_type, time.monotonic() - started)
         return Response(200, body, dict(encoder.headers))
 
     def _answer(
@@ -110,10 +129,11 @@ class ReadHandler:
         db, name = self.settings.database, self.settings.table
         slices = self.slices.plan(key, time_range) if not read.lookup else [time_range]
         statements = [statement(db, name, columns, where, s, samples=not read.lookup) for s in slices]
-        builder = SeriesBuilder(statements[0].layout)
+        builder, cost = SeriesBuilder(statements[0].layout), _Cost()
         budget = encoder.budget([a.series for a in done])
         try:
             for page in self._pages(client, [s.text for s in statements], deadline):
+                cost.observe(page)
                 builder.add(page.cells)
                 if budget.over(builder):
                     raise encoder.too_large(budget.trial_bytes, read)
@@ -123,7 +143,7 @@ class ReadHandler:
             return self._answer(client, table, read, deadline, encoder, done)
         if not read.lookup:
             self.slices.observe(key, time_range, builder.samples)
-        return _Answer(builder.series(), columns, builder.samples)
+        return _Answer(builder.series(), columns, cost)
 
     def _confirm(
         self,
@@ -155,27 +175,45 @@ class ReadHandler:
         db, table = self.settings.database, self.settings.table
         return query.describe(client, db, table, deadline, self.settings.max_attempts)
 
-    def _log(
+    def _report(
         self,
         identity: Identity,
         queries: Sequence[ReadQuery],
-        results: Sequence[Sequence[Series]],
+        answers: Sequence[_Answer],
         body: bytes,
         response_type: int,
-        started: float,
+        seconds: float,
     ) -> None:
+        """The ``remote read`` log line and the read metrics."""
+        costs = [a.cost for a in answers if a.cost is not None]
+        series = sum(len(a.series) for a in answers)
+        samples = sum(len(s.samples) for a in answers for s in a.series)
+        scanned, metered = sum(c.scanned for c in costs), sum(c.metered for c in costs)
+        kind = read_codec.response_type_name(response_type)
         logger().info(
             "remote read",
             extra={
                 "identity": identity.access_key_id,
                 "queries": len(queries),
                 "lookups": sum(q.lookup for q in queries),
-                "series": sum(len(r) for r in results),
-                "samples": sum(len(s.samples) for result in results for s in result),
+                "series": series,
+                "samples": samples,
                 "bytes": len(body),
-                "response_type": read_codec.response_type_name(response_type),
-                "seconds": round(time.monotonic() - started, 3),
+                "response_type": kind,
+                "bytes_scanned": scanned,
+                "bytes_metered": metered,
+                "seconds": round(seconds, 3),
             },
+        )
+        metrics.record_read(
+            queries=len(queries),
+            series=series,
+            samples=samples,
+            response_bytes=len(body),
+            seconds=seconds,
+            bytes_scanned=scanned,
+            bytes_metered=metered,
+            response_type=kind,
         )
 
 

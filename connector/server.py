@@ -3,22 +3,39 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from connector import metrics
 from connector.app import Connector
+from connector.config import Settings
 from connector.http import Headers, Request, Response
 
 # A remote-write batch is a few hundred KB; API Gateway allows 10 MB. Refuse more before reading it.
 MAX_WIRE_BODY_BYTES = 10 * 1024 * 1024
+# The local server is not bound by Lambda's 6 MB answers: its remote-read answers may be this large
+# unless MAX_READ_RESPONSE_BYTES says otherwise (about 30M samples as XOR chunks, 6M as SAMPLES).
+SERVER_MAX_READ_RESPONSE_BYTES = 64 * 1024 * 1024
 _READ_TIMEOUT_SECONDS = 30
+
+
+def server_settings(settings: Settings, env: Mapping[str, str]) -> Settings:
+    """``settings`` for the local server: its own, larger read answer limit unless one is configured."""
+    if env.get("MAX_READ_RESPONSE_BYTES"):
+        return settings
+    return replace(settings, max_read_response_bytes=SERVER_MAX_READ_RESPONSE_BYTES)
 
 
 class ConnectorServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # Prometheus' shards connect at once: the default 5 makes them wait on SYN retries
 
     def __init__(self, address: tuple[str, int], connector: Connector) -> None:
         self.connector = connector
+        self.metrics = _prometheus_sink()
+        metrics.install(self.metrics)
         super().__init__(address, _RequestHandler)
 
     @property
@@ -35,12 +52,16 @@ class ConnectorServer(ThreadingHTTPServer):
 class _RequestHandler(BaseHTTPRequestHandler):
     server: ConnectorServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else a header-then-body answer waits ~40 ms for a delayed ACK
     timeout = _READ_TIMEOUT_SECONDS
 
     def do_POST(self) -> None:
         self._serve()
 
     def do_GET(self) -> None:
+        if self.path.split("?", 1)[0].rstrip("/") == "/metrics":
+            self._send(_exposition(self.server.metrics, self.headers.get("Accept", "")))
+            return
         self._serve()
 
     def do_HEAD(self) -> None:
@@ -97,3 +118,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         """Access logs stay off: the core logs every request as JSON already."""
+
+
+def _prometheus_sink() -> metrics.PrometheusSink | None:
+    """The sink behind ``GET /metrics``; None where prometheus_client is not installed."""
+    try:
+        return metrics.PrometheusSink()
+    except ImportError:
+        return None
+
+
+def _exposition(sink: metrics.PrometheusSink | None, accept: str) -> Response:
+    if sink is None:
+        return Response.text(501, "GET /metrics needs prometheus_client: pip install '.[server]'")
+    body, content_type = sink.exposition(accept)
+    return Response(200, body, {"Content-Type": content_type})

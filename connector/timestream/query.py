@@ -51,7 +51,7 @@ def _page(
     if token:
         params["NextToken"] = token
     try:
-        response, _ = call_with_retries(lambda: client.query(**params), deadline, max_attempts, sleep)
+        response, _ = call_with_retries(lambda: client.query(**params), deadline, max_attempts, sleep, "query")
     except CallFailed as failed:
         raise _error(failed.error, failed.kind, text) from None
     return pages.from_parsed(response)

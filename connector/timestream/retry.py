@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from connector import metrics
 from connector.timestream.errors import Kind, backoff, classify
 
 T = TypeVar("T")
@@ -28,9 +29,16 @@ class CallFailed(Exception):
 
 
 def call_with_retries(
-    call: Callable[[], T], deadline: float, max_attempts: int, sleep: Callable[[float], None] = time.sleep
+    call: Callable[[], T],
+    deadline: float,
+    max_attempts: int,
+    sleep: Callable[[float], None] = time.sleep,
+    operation: str = "write",
 ) -> tuple[T, int]:
-    """``call()``'s result and the attempts it took; ``CallFailed`` once retrying cannot help."""
+    """``call()``'s result and the attempts it took; ``CallFailed`` once retrying cannot help.
+
+    ``operation`` ("write" or "query") labels the retry and throttle metrics.
+    """
     for attempt in range(1, max_attempts + 1):
         try:
             return call(), attempt
@@ -39,6 +47,7 @@ def call_with_retries(
             delay = backoff(attempt)
             if kind not in RETRIED_KINDS or attempt >= max_attempts or not _fits(delay, deadline):
                 raise CallFailed(exc, kind, attempt) from exc
+            metrics.record_retry(operation, kind is Kind.THROTTLED)
             sleep(delay)
     raise AssertionError("unreachable: the last attempt returns or raises")
 

@@ -74,7 +74,7 @@ class Writer:
         result = WriteResult()
         try:
             response, result.attempts = call_with_retries(
-                lambda: client.write_records(**params), deadline, self._max_attempts, self._sleep
+                lambda: client.write_records(**params), deadline, self._max_attempts, self._sleep, "write"
             )
         except CallFailed as failed:
             result.attempts = failed.attempts

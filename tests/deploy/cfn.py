@@ -15,8 +15,9 @@ NO_VALUE = {"Ref": "AWS::NoValue"}
 
 
 class CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns `!Ref x` into {"Ref": x}, `!GetAtt A.B` into {"Fn::GetAtt": [A, B]}
-    and any other `!Name v` into {"Fn::Name": v}, the long form CloudFormation itself uses."""
+    """SafeLoader that turns `!Ref x` into {"Ref": x}, `!Condition c` into {"Condition": c}, `!GetAtt A.B`
+    into {"Fn::GetAtt": [A, B]} and any other `!Name v` into {"Fn::Name": v}, the long form CloudFormation
+    itself uses."""
 
 
 def _construct(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
@@ -26,8 +27,8 @@ def _construct(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any
         value = loader.construct_sequence(node, deep=True)
     else:
         value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
+    if suffix in ("Ref", "Condition"):  # the two short forms without the Fn:: prefix
+        return {suffix: value}
     if suffix == "GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
     return {f"Fn::{suffix}": value}

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,15 @@ def test_events_are_what_make_events_writes(tmp_path: Path) -> None:
         pytest.skip(f"captured requests not found at {SAMPLES}")
     for path in make_events(SAMPLES, tmp_path):
         assert json.loads(path.read_text()) == json.loads((EVENTS / path.name).read_text()), path.name
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["fresh-store", "INVOKE_DATA"])
+def test_make_invoke_reads_back_a_separate_write_only_with_invoke_data(keep: bool, tmp_path: Path) -> None:
+    """Each `make invoke` starts its own store: a later read finds the write only when both keep data."""
+    data = [f"INVOKE_DATA={tmp_path / 'data'}"] if keep else []
+    for event in ("write.json", "read.json"):
+        run = subprocess.run(["make", "--no-print-directory", "-s", "invoke", f"EVENT=events/{event}", *data],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    read_back = "ReadResponse with 1 result(s), 2 series" in run.stdout
+    assert read_back is keep, run.stdout[-2000:]

@@ -60,6 +60,8 @@ def test_parameters_keep_the_go_connector_names_and_defaults(template: dict[str,
     assert defaults["DefaultDatabase"] == "PrometheusDatabase"
     assert defaults["DefaultTable"] == "PrometheusMetricsTable"
     assert defaults["LogLevel"] == "INFO"
+    # Basic is the default: the one mode every Prometheus can use for both routes (docs/deploy.md).
+    assert defaults["EnableSigV4Auth"] == "false"
     assert "info" in parameters["LogLevel"]["AllowedValues"]  # the Go connector's default value
     for flag in ("EnableSigV4Auth", "CreateTimestreamTable", "EnableMagneticStoreWrites"):
         assert parameters[flag]["AllowedValues"] == ["true", "false"]
@@ -210,6 +212,28 @@ def test_outputs(template: dict[str, Any]) -> None:
     assert outputs["DefaultTable"]["Value"] == {"Ref": "DefaultTable"}
 
 
+def test_default_stack_is_basic_auth_on_both_routes(template: dict[str, Any]) -> None:
+    resources = cfn.deployed_resources(template)
+    assert resources["ConnectorFunction"]["Properties"]["Environment"]["Variables"]["AUTH_MODE"] == "basic"
+    for route in ("WriteRoute", "ReadRoute"):
+        assert resources[route]["Properties"]["AuthorizationType"] == "NONE"
+
+
+def test_serverless_repo_metadata_is_complete(template: dict[str, Any]) -> None:
+    """What `sam publish` needs, and the repository's own limits (a public app needs a license and version)."""
+    app = template["Metadata"]["AWS::ServerlessRepo::Application"]
+    project = tomllib.loads((cfn.ROOT / "pyproject.toml").read_text())["project"]
+    assert re.fullmatch(r"[a-zA-Z0-9\-]{1,140}", app["Name"])
+    assert re.fullmatch(r"[a-z0-9](([a-z0-9]|-(?!-))*[a-z0-9])?", app["Author"]) and len(app["Author"]) <= 127
+    assert 1 <= len(app["Description"]) <= 256
+    assert len(app["Labels"]) <= 10 and all(re.fullmatch(r"[a-zA-Z0-9+\-_:/@]{1,127}", x) for x in app["Labels"])
+    assert app["SemanticVersion"] == project["version"]
+    assert app["SpdxLicenseId"] == project["license"]["text"] == "Apache-2.0"
+    license_text = (cfn.ROOT / app["LicenseUrl"]).read_text()
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    assert (cfn.ROOT / app["ReadmeUrl"]).is_file()
+
+
 def test_samconfig_defaults(template: dict[str, Any]) -> None:
     config = tomllib.loads((cfn.ROOT / "samconfig.toml").read_text())["default"]
     deploy = config["deploy"]["parameters"]
@@ -218,6 +242,7 @@ def test_samconfig_defaults(template: dict[str, Any]) -> None:
     assert deploy["resolve_s3"] is True
     overrides = dict(re.findall(r'(\w+)="([^"]*)"', deploy["parameter_overrides"]))
     assert overrides and set(overrides) <= set(template["Parameters"])
+    assert overrides["EnableSigV4Auth"] == "false"
     for name, value in overrides.items():
         allowed = template["Parameters"][name].get("AllowedValues")
         assert allowed is None or value in [str(v) for v in allowed], name
