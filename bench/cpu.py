@@ -9,8 +9,13 @@
 (c) reported only: (b) with the whole ``client.write_records`` instead of the serializer (parameter
     handling, event hooks, SigV4 signing, response parsing), the HTTP send replaced by a canned answer.
 
-(a), parse-only and (b) run interleaved over ~100k samples, round after round; the ratio is the
-median of per-round ratios. (c), with its own floor runs, the per-stage breakdown and the cProfile
+(d) remote write 2.0 against 1.0 for the same data: the captured requests converted to 2.0 as a
+    Prometheus 3 sender encodes them (interned symbols, each series' metadata), and both versions
+    through ``WriteHandler``'s own decode + translate (negotiation, snappy, parse, label resolution,
+    records), warm series caches. Target: 2.0 within 1.1x of 1.0 per sample.
+
+(a), parse-only, (b) and (d) run interleaved over ~100k samples, round after round; each ratio is
+the median of per-round ratios. (c), with its own floor runs, the per-stage breakdown and the cProfile
 hotspots use a quarter of the workload to keep the suite short.
 """
 
@@ -40,10 +45,13 @@ from bench.common import (
 )
 from connector.auth import Identity
 from connector.http import Headers
-from connector.prom.write_codec import decode_write_request
+from connector.prom import snappy
+from connector.prom.write_codec import V2_PROTO, decode_write_request, negotiate
 from connector.timestream.clients import ClientCache
 from connector.timestream.records import SeriesCache, plan_calls, translate
+from connector.write import WriteHandler
 from prompb import remote_pb2
+from tests.helpers import WRITE_V2_HEADERS, captured_metadata, to_v2
 
 TABLE = "BenchCpu"
 LIMIT = 64 * 1024 * 1024
@@ -65,6 +73,27 @@ def workload(target_samples: int) -> tuple[Workload, int]:
             if total >= target_samples:
                 break
     return items, total
+
+
+def as_v2(items: Workload) -> Workload:
+    """The same requests in remote write 2.0, as a Prometheus 3 sender encodes them."""
+    metadata = captured_metadata()
+    converted: dict[bytes, bytes] = {}
+    for _, body in items:
+        if body not in converted:
+            message = remote_pb2.WriteRequest.FromString(snappy.decompress(body, LIMIT))
+            converted[body] = snappy.compress(to_v2(message, metadata).SerializeToString())
+    v2_headers = Headers({**WRITE_V2_HEADERS, "User-Agent": "Prometheus/3.7.0"})
+    return [(v2_headers, converted[body]) for _, body in items]
+
+
+def decode_translate(items: Workload, handler: WriteHandler) -> None:
+    """What ``WriteHandler.handle`` spends on a request before planning its calls, either version."""
+    for headers, body in items:
+        if negotiate(headers) == V2_PROTO:
+            handler.translate_v2(body)
+        else:
+            handler.translate_v1(body)
 
 
 def parse_only(items: Workload) -> None:
@@ -181,11 +210,17 @@ def run(target_samples: int = 100_000, rounds: int = 5, profile: bool = True) ->
     series = SeriesCache()  # a warm process: Prometheus resends the same series every scrape
     connector_path(items, serializing, series)  # fills the caches and botocore's models, untimed
     full_client_path(warm, calling)
+    v2_items = as_v2(items)
+    settings = settings_for("http://127.0.0.1:9", TABLE)
+    handler = WriteHandler(settings, ClientCache(settings))
+    decode_translate(items + v2_items, handler)  # both series caches warm, untimed
     measured: dict[str, Callable[[], Any]] = {
         "parse": lambda: parse_only(items),
         "floor": lambda: decode_floor(items),
         "connector": lambda: connector_path(items, serializing, series),
         "cold": lambda: connector_path(items, serializing),
+        "v1": lambda: decode_translate(items, handler),
+        "v2": lambda: decode_translate(v2_items, handler),
     }
     times: dict[str, list[float]] = {name: [] for name in measured}
     for _ in range(rounds):
@@ -204,6 +239,8 @@ def run(target_samples: int = 100_000, rounds: int = 5, profile: bool = True) ->
     ratios = [c / f for c, f in zip(times["connector"], times["floor"], strict=True)]
     client_ratio = median(c / f for c, f in zip(client_times, small_floor_times, strict=True))
     ratio = median(ratios)
+    v2_ratio = median(two / one for two, one in zip(times["v2"], times["v1"], strict=True))
+    wire_share = sum(len(body) for _, body in v2_items) / sum(len(body) for _, body in items)
     section = Section("CPU per sample")
     section.rows = [
         Row(
@@ -227,6 +264,17 @@ def run(target_samples: int = 100_000, rounds: int = 5, profile: bool = True) ->
         ),
         Row("CPU/sample: parse only (snappy+FromString)", per_sample["parse"], "us", note="2nd reference"),
         Row(
+            "CPU/sample: remote write 2.0 decode+translate (d)",
+            per_sample["v2"],
+            "us",
+            per_sample["v1"],
+            "1.0, same data",
+            v2_ratio,
+            "ratio <= 1.1",
+            v2_ratio <= 1.1,
+            note=f"2.0 wire bytes {wire_share:.2f}x 1.0's (with metadata)",
+        ),
+        Row(
             "CPU/sample: (b) via client.write_records, no network",
             client_per_sample,
             "us",
@@ -241,6 +289,7 @@ def run(target_samples: int = 100_000, rounds: int = 5, profile: bool = True) ->
     section.details.append(
         f"{samples} samples in {len(items)} captured requests, {rounds} interleaved rounds; "
         f"per-round ratios (b)/(a): {', '.join(f'{r:.2f}' for r in ratios)}; "
+        f"(d) 2.0/1.0: {', '.join(f'{two / one:.2f}' for two, one in zip(times['v2'], times['v1'], strict=True))}; "
         f"(c) on {small_samples} samples, {len(client_times)} rounds"
     )
     section.details.append(

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from connector.http import Response
+from connector.prom.write_codec import written_headers
 from connector.timestream.errors import RETRY_AFTER_SECONDS, Kind
 from connector.timestream.writer import WriteResult
 
@@ -17,7 +18,10 @@ class WriteOutcome:
     samples: int = 0
     invalid: Counter[str] = field(default_factory=Counter)
     ignored: Counter[str] = field(default_factory=Counter)
+    # Exemplars a 2.0 request carried, by reason: never stored, so the answer may not be a 2xx.
+    refused: Counter[str] = field(default_factory=Counter)
     result: WriteResult = field(default_factory=WriteResult)
+    v2: bool = False  # a 2.0 answer reports histograms and exemplars written too
 
     @property
     def written(self) -> int:
@@ -35,6 +39,8 @@ class WriteOutcome:
             "invalid": dict(self.invalid),
             "rejected": dict(self.result.rejected),
             "ignored": dict(self.ignored),
+            "refused": dict(self.refused),
+            "protocol": "2.0" if self.v2 else "1.0",
             "failed": self.result.failed,
             "unfinished": self.result.unfinished,
             "attempts": self.result.attempts,
@@ -42,7 +48,8 @@ class WriteOutcome:
 
     def response(self) -> Response:
         """Retry beats credentials beats invalid data: a resend can only help in the first case."""
-        headers = {"X-Prometheus-Remote-Write-Samples-Written": str(self.written)}
+        # Histograms and exemplars are never stored: 0 is their true count.
+        headers = written_headers(self.written, self.v2)
         failures = self.result.failures
         if self.result.unfinished:
             return Response.text(
@@ -68,7 +75,7 @@ class WriteOutcome:
                 extra = {"WWW-Authenticate": 'Basic realm="prometheus-timestream"'} if status == 401 else {}
                 return Response.text(status, f"Timestream {denied[0].code}: {denied[0].message}", {**headers, **extra})
         invalid_calls = [f for f in failures if f.kind is Kind.INVALID]
-        if self.dropped or invalid_calls:
+        if self.dropped or invalid_calls or self.refused:
             return Response.text(400, self._invalid_text(invalid_calls), headers)
         return Response(204, b"", headers)
 
@@ -78,10 +85,15 @@ class WriteOutcome:
         reasons.update(self.result.rejected)
         for failure in invalid_calls:
             reasons[f"Timestream {failure.code}: {failure.message}"] += failure.records
+        reasons.update(self.refused)
+        reasons = +reasons  # a broken series without samples is no reason to show
         shown = "; ".join(f"{count} x {reason}" for reason, count in reasons.most_common(_REASONS_SHOWN))
         more = len(reasons) - _REASONS_SHOWN
         tail = f"; and {more} more reasons" if more > 0 else ""
+        refused = sum(self.refused.values())
+        what = [f"{lost} of {self.samples} samples"] if lost or not refused else []
+        what += [f"{refused} exemplars"] if refused else []
         return (
-            f"{lost} of {self.samples} samples could not be stored and will not be on retry "
+            f"{' and '.join(what)} could not be stored and will not be on retry "
             f"({self.written} written): {shown}{tail}"
         )

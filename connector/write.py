@@ -1,35 +1,50 @@
-"""Remote write: ``WriteRequest`` -> records -> concurrent WriteRecords calls -> the HTTP outcome."""
+"""Remote write 1.0 and 2.0: body -> records -> concurrent WriteRecords calls -> the HTTP outcome."""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+
+from connector import metrics
 from connector.auth import Identity
 from connector.config import Settings
 from connector.http import Request, Response
 from connector.log import logger
 from connector.outcome import WriteOutcome
-from connector.prom.write_codec import decode_write_request
+from connector.prom.write_codec import V2_PROTO, claims_v2, decode_v1, negotiate, written_headers
+from connector.prom.write_v2 import SymbolKeys, decode_v2, labels_of
+from connector.timestream import schema
 from connector.timestream.clients import ClientCache
-from connector.timestream.records import SeriesCache, plan_calls, translate
+from connector.timestream.records import SeriesCache, Translation, plan_calls, translate
 from connector.timestream.writer import Writer
+
+# Labels a series may have: one per dimension Timestream allows, plus __name__ (the measure name).
+MAX_LABELS = schema.MAX_DIMENSIONS_PER_RECORD + 1
+EXEMPLARS_NOT_STORED = "exemplars are not stored by this connector (send_exemplars: false avoids this answer)"
 
 
 class WriteHandler:
-    """Answers remote-write requests; keeps the write pool and the series cache between requests."""
+    """Answers remote-write requests; keeps the write pool and the series caches between requests."""
 
     def __init__(self, settings: Settings, clients: ClientCache) -> None:
         self.settings = settings
         self.clients = clients
         self.writer = Writer(settings.write_concurrency, settings.max_attempts)
         self.series = SeriesCache(settings.series_cache_size)
+        # 2.0 keys series by resolved strings and checks stricter label rules: a cache of its own.
+        self.series_v2 = SeriesCache(settings.series_cache_size, labels_of)
 
     def handle(self, request: Request, identity: Identity, deadline: float) -> Response:
-        message = decode_write_request(request.headers, request.body, self.settings.max_body_bytes)
-        translation = translate(message.timeseries, self.series)
-        del message  # the decoded protobuf is ~3x the body: free it before the writes
+        started = time.monotonic()
+        v2 = negotiate(request.headers) == V2_PROTO
+        translation = self.translate_v2(request.body) if v2 else self.translate_v1(request.body)
+        refused = _refused(translation, v2)  # takes 2.0's exemplars out of what is merely ignored
         outcome = WriteOutcome(
             samples=len(translation.records) + sum(translation.invalid.values()),
             invalid=translation.invalid,
             ignored=translation.ignored,
+            refused=refused,
+            v2=v2,
         )
         if translation.records:
             calls = plan_calls(translation.records)
@@ -37,6 +52,29 @@ class WriteHandler:
             db, table = self.settings.database, self.settings.table
             outcome.result = self.writer.write(client, db, table, calls, deadline)
         response = outcome.response()
+        seconds = time.monotonic() - started
+        metrics.record_write(outcome, seconds)
         log = logger().info if response.status < 400 else logger().warning
-        log("remote write", extra={"status": response.status, "identity": identity.access_key_id, **outcome.summary()})
+        log("remote write", extra={"status": response.status, "identity": identity.access_key_id,
+                                   "seconds": round(seconds, 3), **outcome.summary()})
         return response
+
+    def translate_v1(self, raw: bytes) -> Translation:
+        # The decoded protobuf (~3x the body) is freed on return, before the writes.
+        message = decode_v1(raw, self.settings.max_body_bytes)
+        return translate(message.timeseries, self.series)
+
+    def translate_v2(self, raw: bytes) -> Translation:
+        message = decode_v2(raw, self.settings.max_body_bytes)
+        return translate(message.timeseries, self.series_v2, SymbolKeys(message.symbols, MAX_LABELS))
+
+    def refusal_headers(self, request: Request) -> dict[str, str]:
+        """Headers of a refusal raised before anything is written: a 2.0 sender reads the zero counts."""
+        return written_headers(0, v2=True) if claims_v2(request.headers) else {}
+
+
+def _refused(translation: Translation, v2: bool) -> Counter[str]:
+    """2.0 exemplars are data the spec says a 2xx confirms: not storing them is a refusal, not a skip."""
+    if not v2 or not translation.ignored["exemplars"]:
+        return Counter()
+    return Counter({EXEMPLARS_NOT_STORED: translation.ignored.pop("exemplars")})

@@ -6,6 +6,10 @@ Each event is what API Gateway hands the function for a request to the deployed 
 (payload 2.0) event and a REST API (payload 1.0) event for one write and one read. Bodies are the
 captured snappy bytes, base64 with isBase64Encoded true; headers are the captured ones plus what API
 Gateway adds, and a Basic auth header with the embedded store's key pair (connector/local.py).
+
+The remote write 2.0 events (write-v2*) carry the same captured write converted to a 2.0 Request as
+a Prometheus 3 sender encodes it (interned symbols, each series' metadata from the captured
+metadata request), with the 2.0 Content-Type and version headers.
 """
 
 from __future__ import annotations
@@ -38,10 +42,11 @@ STAGE = "dev"
 SOURCE_IP = "198.51.100.7"  # TEST-NET-2: documentation range
 DOMAIN = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
 
-# (event file, captured body, captured headers, route path)
+# (event file, captured body, captured headers, route path, as remote write 2.0)
 EVENTS = (
-    ("write", "00001_POST_write.snappy", "00001_POST_write.headers.json", "/write"),
-    ("read", "read_instant_up.snappy", "read.headers.json", "/read"),
+    ("write", "00001_POST_write.snappy", "00001_POST_write.headers.json", "/write", False),
+    ("read", "read_instant_up.snappy", "read.headers.json", "/read", False),
+    ("write-v2", "00001_POST_write.snappy", "00001_POST_write.headers.json", "/write", True),
 )
 
 
@@ -134,12 +139,32 @@ def rest_api_event(
     }
 
 
+def as_remote_write_2(samples: Path, body: bytes, meta: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """A captured 1.0 write as a 2.0 body, and its captured headers with 2.0's Content-Type and version."""
+    from connector.prom import snappy
+    from prompb import remote_pb2
+    from tests.helpers import WRITE_V2_HEADERS, to_v2
+
+    def decoded(path: Path) -> remote_pb2.WriteRequest:
+        return remote_pb2.WriteRequest.FromString(snappy.decompress(path.read_bytes(), 1 << 26))
+
+    captured = sorted(samples.glob("*_POST_write.snappy"))
+    metadata = {m.metric_family_name: m for path in captured for m in decoded(path).metadata}
+    request = remote_pb2.WriteRequest.FromString(snappy.decompress(body, 1 << 26))
+    converted = snappy.compress(to_v2(request, metadata).SerializeToString())
+    replaced = {name.lower(): value for name, value in WRITE_V2_HEADERS.items()}
+    headers = [(name, replaced.get(name.lower(), value)) for name, value in meta["headers"]]
+    return converted, {**meta, "headers": headers}
+
+
 def make_events(samples: Path, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for number, (name, body_file, headers_file, path) in enumerate(EVENTS, start=1):
+    for number, (name, body_file, headers_file, path, v2) in enumerate(EVENTS, start=1):
         body = (samples / body_file).read_bytes()
         meta = json.loads((samples / headers_file).read_text())
+        if v2:
+            body, meta = as_remote_write_2(samples, body, meta)
         headers = captured_headers(meta, body)
         request_id = f"00000000-0000-4000-8000-{number:012d}"
         for suffix, build in (("", http_api_event), ("-rest", rest_api_event)):

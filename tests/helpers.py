@@ -1,16 +1,21 @@
-"""Builders shared by the tests: remote-write bodies, auth headers, captured Prometheus requests."""
+"""Builders shared by the tests: remote-write 1.0 and 2.0 bodies, auth headers, captured Prometheus requests."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from connector.prom import snappy
-from prompb import remote_pb2
+from prompb import remote_pb2, types_pb2
+from prompb.write.v2 import types_pb2 as rw2_pb2
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "prometheus-2.42"
 if not SAMPLES_DIR.exists():  # CI clones next to shared/; a developer checkout may sit elsewhere
@@ -68,3 +73,106 @@ def captured_writes() -> list[Captured]:
 
 def float_bits(value: float) -> int:
     return int.from_bytes(struct.pack(">d", value), "big")
+
+
+# ---- remote write 2.0 -----------------------------------------------------------------------------
+
+WRITE_V2_HEADERS = {
+    "Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+    "Content-Encoding": "snappy",
+    "X-Prometheus-Remote-Write-Version": "2.0.0",
+}
+# The fields each 2.0 spec revision lacks, and whether it reserves their numbers. rc.3 (Prometheus
+# 2.54 to 3.7) has TimeSeries.created_timestamp = 6; rc.4 (3.8 on) reserves 6 and adds
+# start_timestamp to Sample (3) and Histogram (17). The project's schema has both, to read both.
+_NOT_IN_REVISION = {
+    "rc3": ({"Sample": "start_timestamp", "Histogram": "start_timestamp"}, False),
+    "rc4": ({"TimeSeries": "created_timestamp"}, True),
+}
+
+
+@functools.cache
+def rw2_revision(revision: str) -> dict[str, Any]:
+    """Message classes of exactly one 2.0 spec revision ("rc3" or "rc4"), by message name.
+
+    Built from the project's union schema (Prometheus' own types.proto, gogoproto stripped) less the
+    fields that revision lacks, in a pool of their own: bodies encoded with them are what that
+    revision's senders put on the wire.
+    """
+    file = descriptor_pb2.FileDescriptorProto.FromString(rw2_pb2.DESCRIPTOR.serialized_pb)
+    file.name = f"rw2_{revision}.proto"
+    missing, reserves = _NOT_IN_REVISION[revision]
+    for message in file.message_type:
+        drop = missing.get(message.name)
+        kept = [f for f in message.field if f.name != drop]
+        for gone in [f for f in message.field if f.name == drop and reserves]:
+            message.reserved_range.add(start=gone.number, end=gone.number + 1)
+        del message.field[:]
+        message.field.extend(kept)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    described = pool.FindFileByName(file.name)
+    return {name: message_factory.GetMessageClass(d) for name, d in described.message_types_by_name.items()}
+
+
+def to_v2(
+    request: remote_pb2.WriteRequest,
+    metadata: Mapping[str, types_pb2.MetricMetadata] | None = None,
+    start_ms: int | None = None,
+    revision: str | None = None,
+) -> Any:
+    """``request`` as a Prometheus 3 sender puts it in a 2.0 ``Request``: symbols interned in order of use.
+
+    ``metadata`` (by metric family) is attached to each series. ``start_ms``, when given, is each
+    counter sample's start timestamp, written where ``revision`` puts it (rc3: per series, rc4: per
+    sample). ``revision`` None uses the project's own classes.
+    """
+    classes = rw2_revision(revision) if revision else {"Request": rw2_pb2.Request}
+    out = classes["Request"]()
+    symbols: dict[str, int] = {"": 0}
+
+    def ref(text: str) -> int:
+        return symbols.setdefault(text, len(symbols))
+
+    for series in request.timeseries:
+        ts = out.timeseries.add()
+        for label in series.labels:
+            ts.labels_refs.extend((ref(label.name), ref(label.value)))
+        name = next((label.value for label in series.labels if label.name == "__name__"), "")
+        meta = _family_metadata(metadata or {}, name)
+        counter = meta is not None and meta.type == types_pb2.MetricMetadata.COUNTER
+        if meta is not None:
+            ts.metadata.type = meta.type  # the two enums share their numbers
+            ts.metadata.help_ref = ref(meta.help)
+            ts.metadata.unit_ref = ref(meta.unit)
+        if counter and start_ms is not None and revision == "rc3":
+            ts.created_timestamp = start_ms
+        for sample in series.samples:
+            added = ts.samples.add(value=sample.value, timestamp=sample.timestamp)
+            if counter and start_ms is not None and revision != "rc3":
+                added.start_timestamp = start_ms
+    out.symbols.extend(symbols)
+    return out
+
+
+def _family_metadata(
+    metadata: Mapping[str, types_pb2.MetricMetadata], name: str
+) -> types_pb2.MetricMetadata | None:
+    """A series' metric family: its own name, or its name less a summary or histogram suffix."""
+    for suffix in ("", "_sum", "_count", "_bucket"):
+        if name.endswith(suffix) and name[: len(name) - len(suffix)] in metadata:
+            return metadata[name[: len(name) - len(suffix)]]
+    return None
+
+
+def captured_metadata() -> dict[str, types_pb2.MetricMetadata]:
+    """Every metric family's metadata from the captured metadata-only requests, by family name."""
+    return {m.metric_family_name: m for c in captured_writes() for m in c.message().metadata}
+
+
+def v2_body(
+    series: Iterable[tuple[Sequence[tuple[str, str]], Sequence[tuple[int, float]]]], **options: Any
+) -> bytes:
+    """A snappy 2.0 body from (labels, samples) pairs, as ``to_v2`` encodes them."""
+    request = remote_pb2.WriteRequest.FromString(write_request(series))
+    return snappy.compress(to_v2(request, **options).SerializeToString())

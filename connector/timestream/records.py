@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import operator
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, NamedTuple
@@ -19,6 +19,12 @@ from typing import Any, NamedTuple
 from connector.timestream import schema
 
 Dimensions = tuple[tuple[str, str], ...]
+Labels = tuple[tuple[str, str], ...]
+# What identifies a series' labels in the cache (1.0: its (name, value) pairs), or why it is invalid.
+SeriesKey = Callable[[Any], Hashable | str]
+# The (name, value) pairs a key stands for, or why that label set is invalid.
+KeyLabels = Callable[[Any], Labels | str]
+HISTOGRAMS_NOT_STORED = "native histograms are not supported by this connector"
 _DOUBLE_BYTES = 8
 _TIME_BYTES = 8
 # Room kept in every record for the special-value dimension, so that any sample of a series fits.
@@ -56,27 +62,38 @@ class SeriesCache:
     and quota checks. About 1 KB an entry; cleared when full, which costs no more than no cache.
     """
 
-    def __init__(self, size: int = 20_000) -> None:
+    def __init__(self, size: int = 20_000, labels_of: KeyLabels | None = None) -> None:
         self._size = size
-        self._bases: dict[tuple[tuple[str, str], ...], tuple[Dimensions, str, int] | str] = {}
+        # Keys are label pairs unless a protocol keys its series otherwise and checks its own rules.
+        self._labels_of = labels_of
+        self._bases: dict[Hashable, tuple[Dimensions, str, int] | str] = {}
 
-    def base(self, labels: tuple[tuple[str, str], ...]) -> tuple[Dimensions, str, int] | str:
-        base = self._bases.get(labels)
+    def base(self, key: Hashable) -> tuple[Dimensions, str, int] | str:
+        base = self._bases.get(key)
         if base is None:
             if len(self._bases) >= self._size:
                 self._bases.clear()
-            base = self._bases[labels] = _series_base(labels)
+            labels = self._labels_of(key) if self._labels_of else key
+            base = self._bases[key] = labels if isinstance(labels, str) else _series_base(labels)  # type: ignore[arg-type]
         return base
 
 
-def translate(timeseries: Iterable[Any], cache: SeriesCache | None = None) -> Translation:
-    """Records for every storable sample of ``timeseries`` (protobuf ``prometheus.TimeSeries``)."""
+def translate(timeseries: Iterable[Any], cache: SeriesCache | None = None, key: SeriesKey | None = None) -> Translation:
+    """Records for every storable sample of ``timeseries``.
+
+    A series is anything with ``samples`` (each with ``timestamp`` and ``value``), ``histograms`` and
+    ``exemplars``. ``key`` names its labels for ``cache``: by default 1.0's ``TimeSeries.labels`` as
+    pairs; 2.0 passes its own, with a cache that knows what its keys stand for.
+    """
     result = Translation()
     append = result.records.append
     isfinite = math.isfinite
     lookup = (cache or SeriesCache()).base
+    key_of = key or _label_pairs
     for series in timeseries:
-        pairs = _label_pairs(series.labels)
+        if series.exemplars:
+            result.ignored["exemplars"] += len(series.exemplars)
+        pairs = key_of(series)
         base = pairs if isinstance(pairs, str) else lookup(pairs)
         if isinstance(base, str):
             result.invalid[base] += len(series.samples) + len(series.histograms)
@@ -89,18 +106,17 @@ def translate(timeseries: Iterable[Any], cache: SeriesCache | None = None) -> Tr
             else:
                 append(_special_record(base, sample.timestamp, value))
         if series.histograms:
-            result.invalid["native histograms are not supported by this connector"] += len(series.histograms)
-        if series.exemplars:
-            result.ignored["exemplars"] += len(series.exemplars)
+            result.invalid[HISTOGRAMS_NOT_STORED] += len(series.histograms)
     return result
 
 
-def _label_pairs(labels: Sequence[Any]) -> tuple[tuple[str, str], ...] | str:
-    """A series' (name, value) pairs, or why it is invalid.
+def _label_pairs(series: Any) -> tuple[tuple[str, str], ...] | str:
+    """A 1.0 series' (name, value) pairs, or why it is invalid.
 
     A series with more labels than Timestream has dimensions keeps only the labels it would store,
     so a hostile series of millions of empty labels is never copied.
     """
+    labels = series.labels
     if len(labels) <= _MAX_LABELS:
         return tuple([(label.name, label.value) for label in labels])
     kept = []

@@ -38,7 +38,8 @@ def _sane(section: Section, rows: int) -> None:
 
 def test_cpu() -> None:
     section = cpu.run(target_samples=300, rounds=1, profile=True)
-    _sane(section, 4)
+    _sane(section, 5)
+    assert any("2.0" in row.name and row.baseline for row in section.rows)  # 2.0 against 1.0, same data
     # Doing more than decoding can never cost less CPU than parsing alone, beyond measurement noise.
     parse_only = next(row for row in section.rows if "parse only" in row.name)
     assert section.rows[0].figure > parse_only.figure

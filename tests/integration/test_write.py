@@ -93,9 +93,9 @@ def test_recording_rule_names_and_reserved_label_names_are_stored_and_decode(doo
     ) in found
 
 
-def test_remote_write_2_content_type_is_415(door: Door) -> None:
+def test_an_unknown_remote_write_message_is_415(door: Door) -> None:
     answer = post_write(
-        door, write_body([]), {"Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request"}
+        door, write_body([]), {"Content-Type": "application/x-protobuf;proto=io.prometheus.write.v3.Request"}
     )
     assert answer.status == 415 and "prometheus.WriteRequest" in answer.text
 

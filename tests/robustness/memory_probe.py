@@ -30,8 +30,9 @@ from connector.config import Settings
 from connector.http import Headers, Request
 from connector.prom import snappy
 from connector.prom.write_codec import MAX_SAMPLES_PER_REQUEST
+from connector.prom.write_v2 import V2_BODY_SHARE
 from connector.timestream.clients import ClientCache
-from tests.helpers import WRITE_HEADERS, basic_auth
+from tests.helpers import WRITE_HEADERS, WRITE_V2_HEADERS, basic_auth
 from tests.robustness import wire
 
 _libc = ctypes.CDLL("libc.so.6")
@@ -103,11 +104,35 @@ def shapes(limit: int, now: int) -> dict[str, bytes]:
     }
 
 
+def shapes_v2(limit: int, now: int) -> dict[str, bytes]:
+    """Uncompressed 2.0 Requests as large as a 2.0 body may be: interning adds symbols and references."""
+    limit = int(limit * V2_BODY_SHARE)
+    table = wire.symbol("") + wire.symbol("__name__") + wire.symbol("m") + wire.symbol("job") + wire.symbol("x")
+    sample = wire.v2_sample(now, 1.0, start_ms=now - 1)
+    one_each = wire.v2_series(wire.refs(1, 2, 3, 4), sample)
+    # As many labels as a series may have (128 names after the table's five symbols): the biggest key.
+    names = b"".join(wire.symbol(f"l{i:03d}") for i in range(128))
+    widest = wire.v2_series(wire.refs(1, 2, *[r for i in range(128) for r in (5 + i, 4)]), sample)
+    return {
+        "v2 empty series": table + b"\x2a\x00" * ((limit - 64) // 2),
+        "v2 most samples, one series each": table
+        + one_each * min(MAX_SAMPLES_PER_REQUEST, (limit - 64) // len(one_each)),
+        "v2 widest series": table + names + widest * ((limit - 64 - len(names)) // len(widest)),
+        # Two-byte strings: the most Python string objects a body can make.
+        "v2 short symbols": table + b"\x22\x02ab" * ((limit - 256) // 4) + one_each,
+        "v2 one series, every reference": table + wire.v2_series(wire.refs(*[1] * (limit - 64)), sample),
+    }
+
+
 def main(limit: int) -> None:
     settings = replace(Settings(), max_body_bytes=limit, write_endpoint="http://127.0.0.1:9")
     connector = Connector(settings, clients=_OfflineClients(settings))
-    headers = Headers({**WRITE_HEADERS, "Authorization": basic_auth("AKIAPROBE", "probe-secret")})
-    for shape, raw in shapes(limit, int(time.time() * 1000)).items():
+    auth = {"Authorization": basic_auth("AKIAPROBE", "probe-secret")}
+    now = int(time.time() * 1000)
+    for shape, raw, headers in [
+        *((shape, raw, Headers({**WRITE_HEADERS, **auth})) for shape, raw in shapes(limit, now).items()),
+        *((shape, raw, Headers({**WRITE_V2_HEADERS, **auth})) for shape, raw in shapes_v2(limit, now).items()),
+    ]:
         assert len(raw) <= limit, (shape, len(raw))
         body = snappy.compress(raw)
         del raw

@@ -254,7 +254,7 @@ def test_wrong_paths_are_404(door: Door, path: str) -> None:
         {"Content-Type": ""},
         {"Content-Type": "text/plain"},
         {"Content-Type": "application/json"},
-        {"Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request"},
+        {"Content-Type": "application/x-protobuf;proto=io.prometheus.write.v3.Request"},
         {"Content-Type": 'application/x-protobuf; proto="something.Else"'},
         {"Content-Type": "application/x-protobuf;;;=;proto"},
         {"Content-Type": "\u00e9\u00e8"},

@@ -54,3 +54,27 @@ def snappy_literal(data: bytes, declared: int | None = None) -> bytes:
         out.append((len(chunk) - 1) << 2)  # literal tag, length-1 in the upper six bits
         out += chunk
     return bytes(out)
+
+
+# ---- remote write 2.0 (io.prometheus.write.v2.Request) --------------------------------------------
+
+
+def symbol(text: bytes | str) -> bytes:
+    """A ``Request.symbols`` entry; bytes are sent verbatim (not necessarily UTF-8)."""
+    return ld(4, text.encode() if isinstance(text, str) else text)
+
+
+def refs(*indexes: int) -> bytes:
+    """``TimeSeries.labels_refs``, packed as protobuf writes repeated scalars."""
+    return ld(1, b"".join(varint(i) for i in indexes))
+
+
+def v2_sample(timestamp_ms: int, value: float, start_ms: int = 0) -> bytes:
+    """A ``TimeSeries.samples`` entry; ``start_ms`` is rc.4's ``Sample.start_timestamp``."""
+    start = tag(3, VARINT) + varint(start_ms) if start_ms else b""
+    return ld(2, tag(1, I64) + struct.pack("<d", value) + tag(2, VARINT) + varint(timestamp_ms) + start)
+
+
+def v2_series(*parts: bytes) -> bytes:
+    """A ``Request.timeseries`` entry made of already encoded refs, samples, anything."""
+    return ld(5, b"".join(parts))

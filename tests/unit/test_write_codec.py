@@ -2,26 +2,31 @@ import pytest
 
 from connector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from connector.prom import snappy
-from connector.prom.write_codec import check_content_type, decode_write_request
-from tests.helpers import WRITE_HEADERS, write_request
+from connector.prom.write_codec import V1_PROTO, V2_PROTO, decode_write_request, negotiate
+from tests.helpers import WRITE_HEADERS, v2_body, write_request
 
 
 @pytest.mark.parametrize(
-    "content_type",
+    ("content_type", "proto"),
     [
-        "application/x-protobuf",
-        "application/x-protobuf;proto=prometheus.WriteRequest",
-        'Application/X-Protobuf; proto="prometheus.WriteRequest"',
+        ("application/x-protobuf", V1_PROTO),
+        ("application/x-protobuf;proto=prometheus.WriteRequest", V1_PROTO),
+        ('Application/X-Protobuf; proto="prometheus.WriteRequest"', V1_PROTO),
+        ("application/x-protobuf;proto=io.prometheus.write.v2.Request", V2_PROTO),
+        ('application/x-protobuf; PROTO="io.prometheus.write.v2.Request"', V2_PROTO),
     ],
 )
-def test_remote_write_1_content_types_are_accepted(content_type: str) -> None:
-    check_content_type({"content-type": content_type, "content-encoding": "snappy"})
+def test_the_schema_comes_from_the_content_type(content_type: str, proto: str) -> None:
+    assert negotiate({"content-type": content_type, "content-encoding": "snappy"}) == proto
 
 
 @pytest.mark.parametrize(
     ("content_type", "encoding"),
     [
-        ("application/x-protobuf;proto=io.prometheus.write.v2.Request", "snappy"),
+        ("application/x-protobuf;proto=io.prometheus.write.v2.request", "snappy"),
+        ("application/x-protobuf;proto=io.prometheus.write.v3.Request", "snappy"),
+        ("application/json;proto=io.prometheus.write.v2.Request", "snappy"),
+        ("application/x-protobuf;proto=io.prometheus.write.v2.Request", "gzip"),
         ("application/json", "snappy"),
         ("", "snappy"),
         ("application/x-protobuf", "gzip"),
@@ -30,7 +35,18 @@ def test_remote_write_1_content_types_are_accepted(content_type: str) -> None:
 )
 def test_other_content_types_and_encodings_are_415(content_type: str, encoding: str) -> None:
     with pytest.raises(UnsupportedMediaType):
-        check_content_type({"content-type": content_type, "content-encoding": encoding})
+        negotiate({"content-type": content_type, "content-encoding": encoding})
+
+
+def test_the_415_names_both_supported_messages() -> None:
+    with pytest.raises(UnsupportedMediaType, match=f"{V1_PROTO}.*{V2_PROTO}"):
+        negotiate({"content-type": "application/x-protobuf;proto=x.Y"})
+
+
+def test_a_2_0_body_declared_as_1_0_is_400_not_an_empty_success() -> None:
+    body = v2_body([([("__name__", "up"), ("job", "x")], [(7, 2.0)])])
+    with pytest.raises(BadRequest, match=r"io\.prometheus\.write\.v2\.Request"):
+        decode_write_request(_headers(), body, 1 << 20)
 
 
 def _headers() -> dict[str, str]:
