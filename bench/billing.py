@@ -32,8 +32,9 @@ from connector.app import Connector
 from connector.auth import Identity
 from connector.http import Headers
 from connector.prom.write_codec import decode_write_request
+from connector.timestream.calls import plan_calls
 from connector.timestream.clients import ClientCache
-from connector.timestream.records import plan_calls, translate
+from connector.timestream.records import translate
 from connector.timestream.writer import Writer
 
 TABLE_CONNECTOR = "BenchBillingConnector"

@@ -189,7 +189,7 @@ class RepeatedCall:
     """A WriteRecords call as the official Go connector makes it: no CommonAttributes, every record
     carries its own Dimensions, MeasureName, MeasureValueType, Time and TimeUnit.
 
-    Duck-types ``connector.timestream.records.Call`` for ``Writer.write`` (``records``, ``parameters``).
+    Duck-types ``connector.timestream.calls.WriteCall`` for ``Writer.write`` (``records``, ``parameters``).
     """
 
     __slots__ = ("records",)

@@ -47,8 +47,9 @@ from connector.auth import Identity
 from connector.http import Headers
 from connector.prom import snappy
 from connector.prom.write_codec import V2_PROTO, decode_write_request, negotiate
+from connector.timestream.calls import plan_calls
 from connector.timestream.clients import ClientCache
-from connector.timestream.records import SeriesCache, plan_calls, translate
+from connector.timestream.records import SeriesCache, translate
 from connector.write import WriteHandler
 from prompb import remote_pb2
 from tests.helpers import WRITE_V2_HEADERS, captured_metadata, to_v2

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The challenge every 401 carries: clients then know Basic auth with an IAM key pair is expected.
+BASIC_CHALLENGE = 'Basic realm="prometheus-timestream"'
+
 
 class HTTPError(Exception):
     """A request that ends with ``status`` and a readable ``message`` (never a secret in it)."""
@@ -24,7 +27,7 @@ class Unauthorized(HTTPError):
     status = 401
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, headers={"WWW-Authenticate": 'Basic realm="prometheus-timestream"'})
+        super().__init__(message, headers={"WWW-Authenticate": BASIC_CHALLENGE})
 
 
 class Forbidden(HTTPError):

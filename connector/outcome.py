@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from connector.http import Response
 from connector.prom.write_codec import written_headers
-from connector.timestream.errors import RETRY_AFTER_SECONDS, Kind
+from connector.statuses import DEADLINE_STATUS, RESENDABLE, STATUS, headers_for
+from connector.timestream.errors import Kind
 from connector.timestream.writer import WriteResult
 
 _REASONS_SHOWN = 5
@@ -53,30 +54,31 @@ class WriteOutcome:
         failures = self.result.failures
         if self.result.unfinished:
             return Response.text(
-                504,
+                DEADLINE_STATUS,
                 f"Timestream did not finish in time: {self.result.unfinished} samples unconfirmed; "
                 f"{self.written} of {self.samples} written. Retry the batch.",
-                {**headers, "Retry-After": RETRY_AFTER_SECONDS},
+                {**headers, **headers_for(DEADLINE_STATUS)},
             )
-        retry = [f for f in failures if f.kind in (Kind.RETRYABLE, Kind.THROTTLED, Kind.MISSING)]
+        retry = [f for f in failures if f.kind in RESENDABLE]
         if retry:
             throttled = any(f.kind is Kind.THROTTLED for f in retry)
             first = retry[0]
-            status = 503 if throttled or first.kind is Kind.MISSING else 502
+            status = STATUS[Kind.THROTTLED if throttled else first.kind]
             return Response.text(
                 status,
                 f"Timestream {first.code}: {first.message}; {self.result.failed} samples not written, "
                 f"{self.written} of {self.samples} written. Retry the batch.",
-                {**headers, "Retry-After": RETRY_AFTER_SECONDS},
+                {**headers, **headers_for(status)},
             )
-        for kind, status in ((Kind.UNAUTHENTICATED, 401), (Kind.FORBIDDEN, 403)):
+        for kind in (Kind.UNAUTHENTICATED, Kind.FORBIDDEN):
             denied = [f for f in failures if f.kind is kind]
             if denied:
-                extra = {"WWW-Authenticate": 'Basic realm="prometheus-timestream"'} if status == 401 else {}
-                return Response.text(status, f"Timestream {denied[0].code}: {denied[0].message}", {**headers, **extra})
+                status = STATUS[kind]
+                text = f"Timestream {denied[0].code}: {denied[0].message}"
+                return Response.text(status, text, {**headers, **headers_for(status)})
         invalid_calls = [f for f in failures if f.kind is Kind.INVALID]
         if self.dropped or invalid_calls or self.refused:
-            return Response.text(400, self._invalid_text(invalid_calls), headers)
+            return Response.text(STATUS[Kind.INVALID], self._invalid_text(invalid_calls), headers)
         return Response(204, b"", headers)
 
     def _invalid_text(self, invalid_calls: list) -> str:  # type: ignore[type-arg]

@@ -6,7 +6,7 @@ Prometheus resends a remote write on 5xx (and on 429 only when told to) and drop
 
 from __future__ import annotations
 
-from connector.errors import Forbidden, HTTPError, Unauthorized
+from connector.errors import BASIC_CHALLENGE, HTTPError
 from connector.timestream.errors import Kind
 
 # What the connector tells Prometheus to wait before resending (seconds, as the header's text).
@@ -21,22 +21,21 @@ STATUS = {
     Kind.FORBIDDEN: 403,
     Kind.INVALID: 400,
 }
+RESENDABLE = frozenset(kind for kind, status in STATUS.items() if status >= 500)
 
 
-def retry_headers(status: int) -> dict[str, str]:
-    """``Retry-After`` on every answer a resend can cure."""
-    return {"Retry-After": RETRY_AFTER_SECONDS} if status >= 500 else {}
+def headers_for(status: int) -> dict[str, str]:
+    """``Retry-After`` on every answer a resend can cure; the Basic challenge on 401."""
+    if status >= 500:
+        return {"Retry-After": RETRY_AFTER_SECONDS}
+    return {"WWW-Authenticate": BASIC_CHALLENGE} if status == 401 else {}
 
 
 def http_error(kind: Kind, text: str) -> HTTPError:
     """The error a request ends with when one of its Timestream calls failed as ``kind``."""
-    if kind is Kind.UNAUTHENTICATED:
-        return Unauthorized(text)
-    if kind is Kind.FORBIDDEN:
-        return Forbidden(text)
     status = STATUS[kind]
-    return HTTPError(text + ("; retry later" if status >= 500 else ""), status, retry_headers(status))
+    return HTTPError(text + ("; retry later" if status >= 500 else ""), status, headers_for(status))
 
 
 def deadline_error(text: str) -> HTTPError:
-    return HTTPError(text, DEADLINE_STATUS, retry_headers(DEADLINE_STATUS))
+    return HTTPError(text, DEADLINE_STATUS, headers_for(DEADLINE_STATUS))

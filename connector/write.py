@@ -14,8 +14,9 @@ from connector.outcome import WriteOutcome
 from connector.prom.write_codec import V2_PROTO, claims_v2, decode_v1, negotiate, written_headers
 from connector.prom.write_v2 import SymbolKeys, decode_v2, labels_of
 from connector.timestream import schema
+from connector.timestream.calls import plan_calls
 from connector.timestream.clients import ClientCache
-from connector.timestream.records import SeriesCache, Translation, plan_calls, translate
+from connector.timestream.records import SeriesCache, Translation, translate
 from connector.timestream.writer import Writer
 
 # Labels a series may have: one per dimension Timestream allows, plus __name__ (the measure name).

@@ -5,8 +5,6 @@ from __future__ import annotations
 import enum
 import random
 
-# What the connector tells Prometheus to wait before resending (seconds, as the header's text).
-RETRY_AFTER_SECONDS = "2"
 _BACKOFF_BASE = 0.05
 _BACKOFF_CAP = 2.0
 

@@ -1,15 +1,12 @@
-"""Prometheus series to Timestream WriteRecords calls.
+"""Prometheus series to Timestream records: one single-measure record per sample (layout in ``schema``).
 
-Each sample becomes one single-measure record (layout in ``schema``). Records are grouped into calls
-of at most 100 whose ``CommonAttributes`` carry what the records of the call share (the time of a
-scrape, its ``job``/``instance`` and external labels): Timestream bills common attributes once per
-call, and a scrape's samples share most of their bytes.
+Series are checked against Timestream's quotas here, once per label set (``SeriesCache``), so that
+what cannot be stored is counted with its reason before any call; ``calls`` groups the records.
 """
 
 from __future__ import annotations
 
 import math
-import operator
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,13 +23,10 @@ SeriesKey = Callable[[Any], Hashable | str]
 KeyLabels = Callable[[Any], Labels | str]
 HISTOGRAMS_NOT_STORED = "native histograms are not supported by this connector"
 _DOUBLE_BYTES = 8
-_TIME_BYTES = 8
+TIME_BYTES = 8
 # Room kept in every record for the special-value dimension, so that any sample of a series fits.
 _SPECIAL_ROOM = len(schema.SPECIAL_DIMENSION) + 22
-_KIB = 1024
 _MAX_LABELS = schema.MAX_DIMENSIONS_PER_RECORD + 1  # the dimensions plus __name__
-# Records of one timestamp (one scrape) below this count are packed with others into shared calls.
-_MIN_SCRAPE_RECORDS = 20
 
 
 class Record(NamedTuple):
@@ -167,7 +161,7 @@ def _label_names_problem(labels: Sequence[tuple[str, str]]) -> str | None:
     return f"duplicate label name {duplicates[0]!r}" if duplicates else None
 
 
-def _utf8_len(text: str) -> int:
+def utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
@@ -181,7 +175,7 @@ def _record_size(dimensions: Sequence[tuple[str, str]], measure: str) -> int | s
             problem = _dimension_problem(name, value)
             if problem:
                 return problem
-    size = _TIME_BYTES + _DOUBLE_BYTES + _utf8_len(measure + "".join(chain.from_iterable(dimensions)))
+    size = TIME_BYTES + _DOUBLE_BYTES + utf8_len(measure + "".join(chain.from_iterable(dimensions)))
     if size + _SPECIAL_ROOM > schema.MAX_RECORD_BYTES:
         return f"series larger than Timestream's {schema.MAX_RECORD_BYTES}-byte record limit"
     return size
@@ -202,124 +196,3 @@ def _special_record(base: tuple[Dimensions, str, int], time_ms: int, value: floa
     assert special is not None
     tagged = tuple(sorted((*dimensions, (schema.SPECIAL_DIMENSION, special))))
     return Record(tagged, measure, time_ms, "0.0", size + len(schema.SPECIAL_DIMENSION) + len(special))
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One WriteRecords call: the request parameters and the records it carries, in order."""
-
-    records: Sequence[Record]
-    common_dimensions: Dimensions
-    common_time_ms: int | None
-    common_measure: str | None
-
-    def parameters(self, database: str, table: str) -> dict[str, Any]:
-        common: dict[str, Any] = {"MeasureValueType": "DOUBLE", "TimeUnit": "MILLISECONDS"}
-        if self.common_dimensions:
-            common["Dimensions"] = [{"Name": n, "Value": v} for n, v in self.common_dimensions]
-        if self.common_time_ms is not None:
-            common["Time"] = str(self.common_time_ms)
-        if self.common_measure is not None:
-            common["MeasureName"] = self.common_measure
-        shared = set(self.common_dimensions)
-        return {
-            "DatabaseName": database,
-            "TableName": table,
-            "CommonAttributes": common,
-            "Records": [self._record(r, shared) for r in self.records],
-        }
-
-    def _record(self, record: Record, shared: set[tuple[str, str]]) -> dict[str, Any]:
-        item: dict[str, Any] = {"MeasureValue": record.value}
-        own = [{"Name": n, "Value": v} for n, v in record.dimensions if (n, v) not in shared]
-        if own:
-            item["Dimensions"] = own
-        if self.common_measure is None:
-            item["MeasureName"] = record.measure_name
-        if self.common_time_ms is None:
-            item["Time"] = str(record.time_ms)
-        return item
-
-
-def plan_calls(records: Sequence[Record], per_call: int = schema.MAX_RECORDS_PER_CALL) -> list[Call]:
-    """Calls of up to ``per_call`` records, cut where billing is cheapest.
-
-    A call never mixes scrapes (timestamps) unless they are tiny, so each call can share its time,
-    ``job``, ``instance`` and external labels. Calls are cut just below a KiB boundary of billed
-    bytes where that keeps them at least half full: Timestream rounds each call up to whole KiB.
-    """
-    ordered = sorted(records, key=_grouping_key)
-    calls: list[Call] = []
-    small: list[Record] = []
-    for group in _same_time_runs(ordered):
-        if len(group) < _MIN_SCRAPE_RECORDS:
-            small.extend(group)
-        else:
-            calls.extend(_split(group, per_call))
-    calls.extend(_split(small, per_call))
-    return calls
-
-
-# Scrape first, then metric name: a call of one metric's series can share its measure name too.
-_grouping_key = operator.itemgetter(2, 1)
-
-
-def _same_time_runs(ordered: Sequence[Record]) -> Iterable[Sequence[Record]]:
-    start = 0
-    for index in range(1, len(ordered) + 1):
-        if index == len(ordered) or ordered[index].time_ms != ordered[start].time_ms:
-            yield ordered[start:index]
-            start = index
-
-
-def _split(records: Sequence[Record], per_call: int) -> list[Call]:
-    calls = []
-    shared = _shared_bytes(records)
-    start = 0
-    while start < len(records):
-        end = min(start + per_call, len(records))
-        if end < len(records):
-            end = _kib_cut(records, start, end, shared, per_call // 2)
-        calls.append(_call(records[start:end]))
-        start = end
-    return calls
-
-
-def _shared_bytes(records: Sequence[Record]) -> int:
-    """Bytes every record of ``records`` shares (its common dimensions and, if equal, time)."""
-    if not records:
-        return 0
-    common = set(records[0].dimensions)
-    for record in records:
-        common.intersection_update(record.dimensions)
-    same_time = records[0].time_ms == records[-1].time_ms
-    return sum(_utf8_len(n) + _utf8_len(v) for n, v in common) + (_TIME_BYTES if same_time else 0)
-
-
-def _kib_cut(records: Sequence[Record], start: int, end: int, shared: int, minimum: int) -> int:
-    """The end of a call starting at ``start`` that stops just below a KiB boundary of billed bytes."""
-    sizes = [records[i].size - shared for i in range(start, end)]
-    total = sum(sizes) + shared
-    boundary = total - total % _KIB
-    cut = end
-    while cut - start > minimum and total > boundary:
-        cut -= 1
-        total -= sizes[cut - start]
-    return cut if total <= boundary else end
-
-
-def _call(records: Sequence[Record]) -> Call:
-    first = records[0]
-    common = set(first.dimensions)
-    same_time = same_measure = True
-    for record in records[1:]:
-        if common:
-            common.intersection_update(record.dimensions)
-        same_time = same_time and record.time_ms == first.time_ms
-        same_measure = same_measure and record.measure_name == first.measure_name
-    return Call(
-        records=records,
-        common_dimensions=tuple(sorted(common)),
-        common_time_ms=first.time_ms if same_time else None,
-        common_measure=first.measure_name if same_measure else None,
-    )

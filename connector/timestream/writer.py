@@ -9,8 +9,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector.timestream.calls import WriteCall
 from connector.timestream.errors import Kind, error_code, error_message
-from connector.timestream.records import Call
 from connector.timestream.retry import CallFailed, call_with_retries
 
 
@@ -52,13 +52,13 @@ class Writer:
         self._sleep = sleep
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="timestream-write")
 
-    def write(self, client: Any, database: str, table: str, calls: Sequence[Call], deadline: float) -> WriteResult:
+    def write(self, client: Any, database: str, table: str, calls: Sequence[WriteCall], deadline: float) -> WriteResult:
         total = WriteResult()
         if time.monotonic() >= deadline:  # nothing may start once the answer is due
             total.unfinished = sum(len(call.records) for call in calls)
             return total
         # Every call, even a lone one, runs in the pool: only a bounded wait keeps the deadline.
-        futures: dict[Future[WriteResult], Call] = {
+        futures: dict[Future[WriteResult], WriteCall] = {
             self._pool.submit(self._run, client, database, table, call, deadline): call for call in calls
         }
         done, pending = wait(futures, timeout=max(0.0, deadline - time.monotonic()))
@@ -69,7 +69,7 @@ class Writer:
             total.unfinished += len(futures[future].records)
         return total
 
-    def _run(self, client: Any, database: str, table: str, call: Call, deadline: float) -> WriteResult:
+    def _run(self, client: Any, database: str, table: str, call: WriteCall, deadline: float) -> WriteResult:
         params = call.parameters(database, table)
         result = WriteResult()
         try:

@@ -14,7 +14,8 @@ from bench import billing, coldstart, cpu, latency, memory, report
 from bench.__main__ import main
 from bench.common import Row, Section, formula_write_units, repeated_calls
 from bench.store import StoreProcess
-from connector.timestream.records import Record, plan_calls
+from connector.timestream.calls import plan_calls
+from connector.timestream.records import Record
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ import boto3
 from botocore.config import Config
 
 from connector.timestream import fast_json
-from connector.timestream.records import Record, plan_calls
+from connector.timestream.calls import plan_calls
+from connector.timestream.records import Record
 
 
 def _client():  # type: ignore[no-untyped-def]

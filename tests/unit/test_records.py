@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.timestream import schema
-from connector.timestream.records import Record, _call, plan_calls, translate
+from connector.timestream.calls import _call, plan_calls
+from connector.timestream.records import Record, translate
 from prompb import remote_pb2
 from tests.helpers import STALE_NAN, float_bits, write_request
 

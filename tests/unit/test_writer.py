@@ -6,8 +6,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ReadTimeoutError
 
+from connector.timestream.calls import plan_calls
 from connector.timestream.errors import Kind
-from connector.timestream.records import Record, plan_calls
+from connector.timestream.records import Record
 from connector.timestream.writer import Writer
 
 

@@ -1,0 +1,89 @@
+"""STREAMED_XOR_CHUNKS remote-read answers: series as XOR chunks in CRC-checked, length-prefixed frames.
+
+Prometheus' client (storage/remote/codec.go, ``chunkedSeriesSet.Next``) reads only the first
+``ChunkedSeries`` of each frame and makes each frame a series of its own; nothing downstream merges
+two consecutive series with the same labels (storage/merge.go merges across queriers only). So a
+series is never split over frames, although the protocol allows it and Prometheus' own server does
+once a series passes ``--storage.remote.read-max-bytes-in-frame`` (1 MiB): the client would see it
+twice. Frames stay under 1 MiB for series of up to some 150,000 varying samples; a longer series
+takes one larger frame, which the client reads up to its ``chunked_read_limit`` (50 MB by
+default); a series beyond that is refused. A series without samples is sent with no chunks: the
+client's iterator reads that as an empty series, just as a SAMPLES answer with no samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import google_crc32c
+
+from connector.errors import BadRequest, PayloadTooLarge
+from connector.prom.series import Sample, Series
+from connector.prom.xor_chunk import encode_xor, uvarint
+from prompb import remote_pb2, types_pb2
+
+CONTENT_TYPE = "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
+SAMPLES = remote_pb2.ReadRequest.SAMPLES
+STREAMED_XOR_CHUNKS = remote_pb2.ReadRequest.STREAMED_XOR_CHUNKS
+SUPPORTED = (SAMPLES, STREAMED_XOR_CHUNKS)
+SAMPLES_PER_CHUNK = 120  # where Prometheus aims to cut its head chunks
+# The largest frame Prometheus' client reads unless configured otherwise (remote_read chunked_read_limit).
+CLIENT_FRAME_LIMIT = 50_000_000
+_CRC_BYTES = 4
+
+
+class UnsupportedResponseType(BadRequest):
+    """The client accepts no response type this connector can send."""
+
+
+def negotiate(accepted: Sequence[int]) -> int:
+    """The first of the client's accepted response types that is supported; SAMPLES if it lists none."""
+    for response_type in accepted or (SAMPLES,):
+        if response_type in SUPPORTED:
+            return response_type
+    supported = ", ".join(f"{remote_pb2.ReadRequest.ResponseType.Name(t)} ({t})" for t in SUPPORTED)
+    raise UnsupportedResponseType(
+        f"none of the accepted response types {list(accepted)} is supported; supported: {supported}"
+    )
+
+
+def crc32c(data: bytes) -> int:
+    """CRC-32C (Castagnoli), the checksum of every frame; ``zlib.crc32`` uses another polynomial."""
+    return int(google_crc32c.value(data))
+
+
+def frame(message: bytes) -> bytes:
+    """One frame: the message's length as uvarint, its CRC-32C as 4 big-endian bytes, the message."""
+    return uvarint(len(message)) + crc32c(message).to_bytes(_CRC_BYTES, "big") + message
+
+
+def chunked_frames(query_index: int, series: Iterable[Series]) -> Iterator[bytes]:
+    """The frames answering one query: one per series, in the order given (sorted by labels)."""
+    for one in series:
+        yield series_frame(query_index, one)
+
+
+def series_frame(query_index: int, series: Series) -> bytes:
+    """One series, all its chunks, in one frame; PayloadTooLarge past what clients read by default."""
+    response = remote_pb2.ChunkedReadResponse(query_index=query_index)
+    labels = [types_pb2.Label(name=name, value=value) for name, value in series.labels]
+    response.chunked_series.add(labels=labels, chunks=list(_chunks(series.samples)))
+    message = response.SerializeToString()
+    if len(message) > CLIENT_FRAME_LIMIT:
+        raise PayloadTooLarge(
+            f"series {_describe(series.labels)} needs a {len(message)}-byte frame, above the {CLIENT_FRAME_LIMIT} "
+            "bytes Prometheus reads by default (chunked_read_limit); narrow the time range"
+        )
+    return frame(message)
+
+
+def _chunks(samples: Sequence[Sample]) -> Iterator[types_pb2.Chunk]:
+    for start in range(0, len(samples), SAMPLES_PER_CHUNK):
+        part = samples[start : start + SAMPLES_PER_CHUNK]
+        yield types_pb2.Chunk(
+            min_time_ms=part[0][0], max_time_ms=part[-1][0], type=types_pb2.Chunk.XOR, data=encode_xor(part)
+        )
+
+
+def _describe(labels: Sequence[tuple[str, str]]) -> str:
+    return "{" + ", ".join(f"{name}={value!r}" for name, value in labels)[:300] + "}"
