@@ -24,11 +24,11 @@ class Connector:
     def __init__(self, settings: Settings, clients: ClientCache | None = None) -> None:
         self.settings = settings
         self.clients = clients or ClientCache(settings)
-        self.writer = WriteHandler(settings, self.clients)
-        self.reader = ReadHandler(settings, self.clients)
+        self.write_handler = WriteHandler(settings, self.clients)
+        self.read_handler = ReadHandler(settings, self.clients)
         self._routes: dict[tuple[str, str], Handler] = {
-            ("POST", "/write"): self.writer.handle,
-            ("POST", "/read"): self.reader.handle,
+            ("POST", "/write"): self.write_handler.handle,
+            ("POST", "/read"): self.read_handler.handle,
         }
 
     def handle(self, request: Request) -> Response:
@@ -64,7 +64,7 @@ class Connector:
 
     def _refusal_headers(self, path: str, request: Request) -> dict[str, str]:
         """Headers every refusal on a route carries (a 2.0 remote write must be told what was written)."""
-        return self.writer.refusal_headers(request) if path == "/write" else {}
+        return self.write_handler.refusal_headers(request) if path == "/write" else {}
 
     def deadline(self, request: Request) -> float:
         """The monotonic time by which to answer: the request budget, or the platform's if sooner."""

@@ -18,6 +18,14 @@ _LAMBDA_MARGIN_SECONDS = 1.5
 _connector: Connector | None = None
 
 
+def install(core: Connector | None) -> Connector | None:
+    """Make ``core`` the connector every invocation uses (None: build one from the environment on
+    first use, as a cold start does); returns the one it replaces. For tests and ``invoke``."""
+    global _connector
+    previous, _connector = _connector, core
+    return previous
+
+
 def connector() -> Connector:
     """Built on first use and reused across invocations of the same execution environment."""
     global _connector

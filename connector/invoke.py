@@ -22,10 +22,6 @@ from typing import Any, TextIO
 
 from connector.config import Settings
 
-# Long enough that the captured requests in events/ (real, ageing timestamps) stay writable: samples
-# older than the memory store go to the magnetic store, as on a table with magnetic writes enabled.
-LOCAL_MEMORY_RETENTION_HOURS = 24
-LOCAL_MAGNETIC_RETENTION_DAYS = 73000
 TEXT_BODY_LIMIT = 2000
 
 
@@ -98,24 +94,13 @@ def _environment(settings: Settings, local: bool, data_dir: Path | None, out: Te
     """
     from connector import handler
 
-    saved_env, saved_connector = dict(os.environ), handler._connector
+    saved_env, saved_connector = dict(os.environ), handler.install(None)
     store = None
     try:
         if local:
-            from connector.local import local_credentials
-            from emulator.server import EmbeddedTimestream  # local runs only: never in the Lambda artifact
+            from connector.local import start_store
 
-            key_id, secret = local_credentials()
-            if data_dir is not None:
-                data_dir.mkdir(parents=True, exist_ok=True)
-            store = EmbeddedTimestream(data_dir=data_dir, credentials={key_id: secret}, region=settings.region).start()
-            store.create_database_and_table(
-                settings.database,
-                settings.table,
-                memory_retention_hours=LOCAL_MEMORY_RETENTION_HOURS,
-                magnetic_retention_days=LOCAL_MAGNETIC_RETENTION_DAYS,
-                magnetic_writes=True,
-            )
+            store, _ = start_store(settings, data_dir)
             os.environ.update(
                 TIMESTREAM_WRITE_ENDPOINT=store.url,
                 TIMESTREAM_QUERY_ENDPOINT=store.url,
@@ -126,10 +111,10 @@ def _environment(settings: Settings, local: bool, data_dir: Path | None, out: Te
             where = f"Amazon Timestream in {settings.region}"
         print(f"invoking connector.handler.lambda_handler; table {settings.database}.{settings.table} on {where}",
               file=out, flush=True)
-        handler._connector = None  # a cold start: settings are read from the environment set above
+        handler.install(None)  # a cold start: settings are read from the environment set above
         yield handler.lambda_handler
     finally:
-        handler._connector = saved_connector
+        handler.install(saved_connector)
         os.environ.clear()
         os.environ.update(saved_env)
         if store is not None:

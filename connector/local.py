@@ -25,11 +25,23 @@ class DataDirectoryInUse(SystemExit):
     """Another process has the data directory open: the command line prints this and exits 1."""
 
 
+# The table both local entry points (serve and invoke) create: a day of memory store, and magnetic-store
+# writes over the longest retention, so old samples (a replayed WAL, the ageing captured requests in
+# events/) are accepted, as by a deployed table with magnetic writes enabled (the template's default).
+LOCAL_MEMORY_RETENTION_HOURS = 24
+LOCAL_MAGNETIC_RETENTION_DAYS = 73000
+
+
 def start_store(settings: Settings, data_dir: Path | None) -> tuple[Any, Settings]:
     """Start the embedded store, create the database and table, and point the settings at it."""
     store = open_store(settings.region, data_dir)
-    # A day of memory store, so samples replayed from a Prometheus WAL are accepted locally too.
-    store.create_database_and_table(settings.database, settings.table, memory_retention_hours=24)
+    store.create_database_and_table(
+        settings.database,
+        settings.table,
+        memory_retention_hours=LOCAL_MEMORY_RETENTION_HOURS,
+        magnetic_retention_days=LOCAL_MAGNETIC_RETENTION_DAYS,
+        magnetic_writes=True,
+    )
     return store, replace(settings, write_endpoint=store.url, query_endpoint=store.url)
 
 

@@ -137,8 +137,3 @@ def decode_special(text: str) -> float:
     if text.startswith("nan:"):
         return bits_float(int(text[4:], 16))
     raise ValueError(f"unknown special value {text!r}")
-
-
-def format_double(value: float) -> str:
-    """Shortest text that parses back to the identical double (Python's repr is exactly that)."""
-    return repr(value)

@@ -22,7 +22,8 @@ EVENTS = ROOT / "events"
 
 
 def test_invoke_local_runs_every_event_and_restores_the_environment(tmp_path: Path) -> None:
-    before, cached = dict(os.environ), handler._connector
+    before, cached = dict(os.environ), handler.install(None)
+    handler.install(cached)
     out = io.StringIO()
     events = [EVENTS / name for name in ("write.json", "write-rest.json", "read.json", "read-rest.json")]
     status = main(events, Settings(), local=True, data_dir=tmp_path / "data", out=out)
@@ -33,7 +34,7 @@ def test_invoke_local_runs_every_event_and_restores_the_environment(tmp_path: Pa
     assert len(read_lines) == 2 and all(" 200 in " in line or " 501 in " in line for line in read_lines), text
     assert status == (0 if all(" 200 in " in line for line in read_lines) else 1)
     assert dict(os.environ) == before
-    assert handler._connector is cached
+    assert handler.install(cached) is cached
     assert any((tmp_path / "data").iterdir())  # --data keeps the store on disk
 
 

@@ -101,8 +101,7 @@ def server_door(settings: Settings) -> Iterator[Door]:
 @pytest.fixture(scope="module")
 def lambda_door(settings: Settings) -> Iterator[Door]:
     """The Lambda handler on HTTP API (2.0) events, its cached core swapped for one aimed at the store."""
-    previous = lambda_module._connector
-    lambda_module._connector = Connector(settings)
+    previous = lambda_module.install(Connector(settings))
 
     def send(method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
         event = {
@@ -119,7 +118,7 @@ def lambda_door(settings: Settings) -> Iterator[Door]:
         )
 
     yield send
-    lambda_module._connector = previous
+    lambda_module.install(previous)
 
 
 @pytest.fixture(params=["server", "lambda"], scope="module")

@@ -122,7 +122,7 @@ class Door:
 
     @property
     def reader(self) -> Any:
-        return self.connector.reader
+        return self.connector.read_handler
 
 
 def fresh_columns(door: Door) -> None:

@@ -245,8 +245,9 @@ def test_a_stale_column_list_is_refreshed_once(door: Door, injected: World) -> N
         fresh_columns(door)
 
 
-def test_read_through_the_lambda_handler(door: Door, injected: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lambda_module, "_connector", door.connector)
+def test_read_through_the_lambda_handler(door: Door, injected: World, request: pytest.FixtureRequest) -> None:
+    previous = lambda_module.install(door.connector)
+    request.addfinalizer(lambda: lambda_module.install(previous))
     body = snappy.compress(read_request(([M(EQ, "__name__", "inj")], *ALL)).SerializeToString())
     event = {
         "version": "2.0",

@@ -80,12 +80,11 @@ def answer_of(result: dict[str, Any]) -> Answer:
 @contextlib.contextmanager
 def lambda_with(connector: Connector) -> Iterator[None]:
     """Make ``connector`` the Lambda handler's cached core for the duration (a warm execution environment)."""
-    previous = lambda_module._connector
-    lambda_module._connector = connector
+    previous = lambda_module.install(connector)
     try:
         yield
     finally:
-        lambda_module._connector = previous
+        lambda_module.install(previous)
 
 
 def invoke(event: Any, context: Any = None) -> Answer:

@@ -4,6 +4,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connector.timestream import schema
+from connector.timestream.records import translate
+from prompb import types_pb2
 from tests.helpers import STALE_NAN, float_bits
 
 
@@ -71,6 +73,13 @@ def test_staleness_marker_and_infinities_have_readable_names() -> None:
     assert schema.encode_special(schema.bits_float(schema.CANONICAL_NAN_BITS)) == "NaN"
 
 
+def _series(labels: list[tuple[str, str]], value: float) -> types_pb2.TimeSeries:
+    series = types_pb2.TimeSeries(labels=[types_pb2.Label(name=n, value=v) for n, v in labels])
+    series.samples.add(timestamp=1, value=value)
+    return series
+
+
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_double_text_is_lossless(value: float) -> None:
-    assert float_bits(float(schema.format_double(value))) == float_bits(value)
+    (record,) = translate([_series([("__name__", "m"), ("job", "j")], value)]).records
+    assert float_bits(float(record.value)) == float_bits(value)
