@@ -50,15 +50,23 @@ def _query(run: PrometheusRun) -> remote_pb2.Query:
 
 
 def _remote_read(prometheus: Prometheus, query: remote_pb2.Query, accepted: Sequence[int]) -> tuple[str, bytes]:
+    return _post_read(f"{prometheus.url}/api/v1/read", query, accepted, {})
+
+
+def _post_read(
+    url: str, query: remote_pb2.Query, accepted: Sequence[int], headers: dict[str, str]
+) -> tuple[str, bytes]:
+    """A snappy ReadRequest of one query POSTed to ``url``: the answer's Content-Type and body."""
     request = remote_pb2.ReadRequest(queries=[query], accepted_response_types=accepted)
     http_request = urllib.request.Request(
-        f"{prometheus.url}/api/v1/read",
+        url,
         data=snappy.compress(request.SerializeToString()),
         method="POST",
         headers={
             "Content-Type": "application/x-protobuf",
             "Content-Encoding": "snappy",
             "X-Prometheus-Remote-Read-Version": "0.1.0",
+            **headers,
         },
     )
     with urllib.request.urlopen(http_request, timeout=60) as response:
@@ -145,22 +153,9 @@ def test_chunked_frames_read_back(answers: tuple[remote_pb2.Query, bytes, list[S
 
 
 def _connector_read(run: PrometheusRun, query: remote_pb2.Query, accepted: Sequence[int]) -> tuple[str, bytes]:
-    request = remote_pb2.ReadRequest(queries=[query], accepted_response_types=accepted)
     credentials = base64.b64encode(f"{ACCESS_KEY_ID}:{SECRET_ACCESS_KEY}".encode()).decode()
-    http_request = urllib.request.Request(
-        f"{run.backend.url}/read",
-        data=snappy.compress(request.SerializeToString()),
-        method="POST",
-        headers={
-            "Content-Type": "application/x-protobuf",
-            "Content-Encoding": "snappy",
-            "X-Prometheus-Remote-Read-Version": "0.1.0",
-            "User-Agent": "Prometheus/2.55.0",  # a client that asks for streamed chunks
-            "Authorization": f"Basic {credentials}",
-        },
-    )
-    with urllib.request.urlopen(http_request, timeout=60) as response:
-        return response.headers["Content-Type"], response.read()
+    headers = {"User-Agent": "Prometheus/2.55.0", "Authorization": f"Basic {credentials}"}
+    return _post_read(f"{run.backend.url}/read", query, accepted, headers)
 
 
 def test_the_connectors_stream_holds_exactly_what_prometheus_has(prometheus_run: PrometheusRun) -> None:

@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 
 from connector.app import Connector
 from connector.prom import snappy
-from connector.timestream.columns import ColumnCache
 from prompb import remote_pb2
 from tests import chunks_reference
 from tests.integration import conftest as integration
@@ -123,11 +122,6 @@ class Door:
     @property
     def reader(self) -> Any:
         return self.connector.read_handler
-
-
-def fresh_columns(door: Door) -> None:
-    """Describe the table on every request: these tests add label columns between reads."""
-    door.reader.columns = ColumnCache(ttl=0)
 
 
 def write_request(series: Mapping[oracle.Labels, Sequence[tuple[int, float]]]) -> remote_pb2.WriteRequest:

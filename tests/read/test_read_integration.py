@@ -34,7 +34,6 @@ from tests.read.helpers import (
     Answer,
     Door,
     as_bits,
-    fresh_columns,
     labels_of,
     now_ms,
     read_request,
@@ -53,9 +52,7 @@ World = dict[oracle.Labels, list[tuple[int, float]]]
 
 @pytest.fixture(scope="module")
 def door(door_for: Callable[..., Door]) -> Door:
-    door = door_for("main")
-    fresh_columns(door)
-    return door
+    return door_for("main")
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +239,7 @@ def test_a_stale_column_list_is_refreshed_once(door: Door, injected: World) -> N
         columns = reader.columns.get(key)
         assert columns is not None and "ghost" not in columns.dimensions
     finally:
-        fresh_columns(door)
+        reader.columns = type(reader.columns)()
 
 
 def test_read_through_the_lambda_handler(door: Door, injected: World, request: pytest.FixtureRequest) -> None:

@@ -16,7 +16,6 @@ from tests.read.helpers import (
     Answer,
     Door,
     as_bits,
-    fresh_columns,
     labels_of,
     now_ms,
     read_request,
@@ -30,9 +29,7 @@ EVERYTHING = [oracle.Match(oracle.RE, "__name__", ".+")]
 
 @pytest.fixture(scope="module")
 def door(door_for: Callable[..., Door]) -> Door:
-    door = door_for("v2_writes")
-    fresh_columns(door)
-    return door
+    return door_for("v2_writes")
 
 
 def post(door: Door, path: str, body: bytes, headers: dict[str, str], via_lambda: bool) -> Answer:
