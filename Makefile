@@ -27,7 +27,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not e2e and not deploy"
 
 lint: setup
-	$(VENV)/bin/ruff check connector emulator tests bench
+	$(VENV)/bin/ruff check connector emulator tests bench captured deploy
 	$(VENV)/bin/mypy connector emulator
 
 # Regenerates the committed Python modules from the .proto sources.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import random
 import statistics
 import time
@@ -12,17 +11,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-# Before anything imports connector.log: the connector logs one INFO line per request to stdout.
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-
+from captured import Captured
+from captured import writes as captured_writes
 from connector.config import Settings
 from connector.http import Headers, Request
 from connector.prom import snappy
 from connector.timestream import schema
 from connector.timestream.records import Record
 from prompb import remote_pb2
-from tests.helpers import Captured, captured_writes  # the captured Prometheus traffic, shared with the tests
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -33,6 +33,7 @@ import cramjam
 
 from bench.common import (
     ACCESS_KEY_ID,
+    ROOT,
     SECRET_ACCESS_KEY,
     Captured,
     Row,
@@ -175,7 +176,7 @@ def hotspots(fn: Callable[[], Any], top: int = 10) -> list[str]:
     ranked = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)  # type: ignore[attr-defined]
     lines = []
     for (path, line, func), (_, calls, tottime, _cum, _) in ranked[:top]:
-        where = path.rsplit("/site-packages/", 1)[-1].rsplit("/work/main/", 1)[-1]
+        where = path.rsplit("/site-packages/", 1)[-1].removeprefix(f"{ROOT}/")
         lines.append(f"{100 * tottime / total:5.1f}%  {func} ({where}:{line}), {calls} calls")
     return lines
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 AUTH_MODES = ("basic", "sigv4")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(ValueError):
@@ -57,7 +58,7 @@ class Settings:
             database=_name(env, "DEFAULT_DATABASE", defaults.database),
             table=_name(env, "DEFAULT_TABLE", defaults.table),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or defaults.region,
-            log_level=env.get("LOG_LEVEL", defaults.log_level).upper(),
+            log_level=_choice(env, "LOG_LEVEL", defaults.log_level, LOG_LEVELS),
             auth_mode=auth_mode,
             write_endpoint=env.get("TIMESTREAM_WRITE_ENDPOINT") or None,
             query_endpoint=env.get("TIMESTREAM_QUERY_ENDPOINT") or None,
@@ -73,6 +74,13 @@ class Settings:
             series_cache_size=_int(env, "SERIES_CACHE_SIZE", defaults.series_cache_size, 1, 10_000_000),
             client_cache_size=_int(env, "CLIENT_CACHE_SIZE", defaults.client_cache_size, 1, 10000),
         )
+
+
+def _choice(env: Mapping[str, str], var: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (env.get(var) or default).strip().upper()
+    if value not in allowed:
+        raise ConfigError(f"{var} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
 
 
 def _attempts_variable(env: Mapping[str, str]) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from connector import metrics
 from connector.app import Connector
-from connector.config import Settings
+from connector.config import ConfigError, Settings
 from connector.http import Headers, Request, Response
 
 # Leave this much of the Lambda's remaining time to send the answer before the platform kills it.
@@ -53,7 +53,11 @@ def _answer(event: dict[str, Any], context: Any) -> Response:
         return Response.text(400, str(exc))
     except Exception:  # any other shape (None, wrong types): the message names no part of the event
         return Response.text(400, "malformed API Gateway proxy event")
-    return connector().handle(request)
+    try:
+        core = connector()
+    except ConfigError as exc:  # the function's environment is wrong: say which variable, every time
+        return Response.text(500, f"connector configuration error: {exc}")
+    return core.handle(request)
 
 
 def request_from_event(event: dict[str, Any], deadline: float | None = None) -> Request:

@@ -25,14 +25,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: make `connector` importable without installing it
 
+import captured  # noqa: E402
 from connector.local import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY  # noqa: E402
 
-# shared/ sits beside the repository (CI clones next to it; the workplace keeps it at /work/shared).
-SAMPLES = next(
-    (p for p in (ROOT.parent / "shared" / "samples" / "prometheus-2.42", Path("/work/shared/samples/prometheus-2.42"))
-     if p.exists()),
-    ROOT.parent / "shared" / "samples" / "prometheus-2.42",
-)
+SAMPLES = captured.DIRECTORY
 
 # Fixed, obviously fake identifiers so that regenerating gives identical files.
 API_ID = "a1b2c3d4e5"

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import base64
 import functools
-import json
 import struct
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
+import captured
+from captured import Captured
 from connector.prom import snappy
 from prompb import remote_pb2, types_pb2
 from prompb.write.v2 import types_pb2 as rw2_pb2
-
-SAMPLES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "prometheus-2.42"
-if not SAMPLES_DIR.exists():  # CI clones next to shared/; a developer checkout may sit elsewhere
-    SAMPLES_DIR = Path("/work/shared/samples/prometheus-2.42")
 
 WRITE_HEADERS = {
     "Content-Type": "application/x-protobuf",
@@ -49,26 +44,9 @@ def write_body(series: Iterable[tuple[Sequence[tuple[str, str]], Sequence[tuple[
     return snappy.compress(write_request(series))
 
 
-@dataclass(frozen=True)
-class Captured:
-    name: str
-    body: bytes
-    headers: dict[str, str]
-
-    def message(self) -> remote_pb2.WriteRequest:
-        return remote_pb2.WriteRequest.FromString(snappy.decompress(self.body, 1 << 30))
-
-
 def captured_writes() -> list[Captured]:
     """The real remote-write requests Prometheus 2.42 sent, with their headers."""
-    result = []
-    for path in sorted(SAMPLES_DIR.glob("*_POST_write.snappy")):
-        meta = json.loads(path.with_name(path.name.replace(".snappy", ".headers.json")).read_text())
-        headers = {k: v for k, v in meta["headers"] if k.lower() not in ("host", "content-length")}
-        result.append(Captured(path.stem, path.read_bytes(), headers))
-    if not result:
-        raise FileNotFoundError(f"no captured remote-write requests in {SAMPLES_DIR}")
-    return result
+    return captured.writes()
 
 
 def float_bits(value: float) -> int:

@@ -4,16 +4,15 @@ Prometheus requests, error statuses, the response size limit and stale column li
 from __future__ import annotations
 
 import base64
-import json
 import math
 import random
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
+import captured
 from connector import handler as lambda_module
 from connector.app import Connector
 from connector.auth import Identity
@@ -44,7 +43,6 @@ EQ, NEQ, RE, NRE = oracle.EQ, oracle.NEQ, oracle.RE, oracle.NRE
 M = oracle.Match
 ALL = (-(2**63), 2**63 - 1)
 STREAMED, SAMPLES = remote_pb2.ReadRequest.STREAMED_XOR_CHUNKS, remote_pb2.ReadRequest.SAMPLES
-SAMPLES_DIR = Path("/work/shared/samples/prometheus-2.42")
 INJECTIONS = ["' OR '1'='1", "--", '"; DROP TABLE x; --', "\\'", "%", "_", "a%", "_b", "\\", "''", '"', "x' --"]
 
 World = dict[oracle.Labels, list[tuple[int, float]]]
@@ -136,18 +134,10 @@ def test_tables_written_by_the_official_go_connector(door_for: Callable[..., Doo
         check(door, world, selector, t + 1, t + 1)
 
 
-def _captured_headers(name: str) -> dict[str, str]:
-    """Headers of a captured request, less those of the original connection."""
-    meta = json.loads((SAMPLES_DIR / name).read_text())
-    return {k: v for k, v in meta["headers"] if k.lower() not in ("host", "content-length")}
-
-
-@pytest.mark.skipif(not SAMPLES_DIR.exists(), reason="captured Prometheus requests not present")
 def test_captured_prometheus_requests(door_for: Callable[..., Door]) -> None:
     """Prometheus 2.42's own writes and reads, moved in time to the last hour (the store's retention)."""
     door = door_for("captured")
-    writes = [remote_pb2.WriteRequest.FromString(snappy.decompress(p.read_bytes(), 1 << 26))
-              for p in sorted(SAMPLES_DIR.glob("0*_POST_write.snappy"))]  # fmt: skip
+    writes = [c.message() for c in captured.writes()]
     latest = max(s.timestamp for w in writes for ts in w.timeseries for s in ts.samples)
     shift = now_ms() - 10 * 60 * 1000 - latest
     world: World = {}
@@ -157,12 +147,14 @@ def test_captured_prometheus_requests(door_for: Callable[..., Door]) -> None:
             for sample in ts.samples:
                 sample.timestamp += shift
                 world.setdefault(labels, []).append((sample.timestamp, sample.value))
-        headers = _captured_headers("00001_POST_write.headers.json")
+        headers = captured.writes()[0].headers
         answer = door.post("/write", snappy.compress(request.SerializeToString()), {**headers, **door.auth})
         assert answer.status == 204, answer.text
-    for name, expected_series in (("read_instant_up.snappy", 2), ("read_range_rate.snappy", 2)):
-        headers = _captured_headers("read.headers.json")
-        request = remote_pb2.ReadRequest.FromString(snappy.decompress((SAMPLES_DIR / name).read_bytes(), 1 << 20))
+    reads = captured.reads()
+    assert [c.name for c in reads] == ["read_instant_up", "read_range_rate"]
+    for read, expected_series in zip(reads, (2, 2), strict=True):
+        headers = read.headers
+        request = read.read_request()
         for query in request.queries:
             query.start_timestamp_ms += shift
             query.end_timestamp_ms += shift

@@ -37,3 +37,9 @@ def test_the_local_server_allows_larger_read_answers_unless_configured() -> None
     assert Settings().max_read_response_bytes < SERVER_MAX_READ_RESPONSE_BYTES
     configured = Settings.from_env({"MAX_READ_RESPONSE_BYTES": "5000"})
     assert server_settings(configured, {"MAX_READ_RESPONSE_BYTES": "5000"}).max_read_response_bytes == 5000
+
+
+def test_an_unknown_log_level_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="LOG_LEVEL"):
+        Settings.from_env({"LOG_LEVEL": "FOO"})
+    assert Settings.from_env({"LOG_LEVEL": " debug "}).log_level == "DEBUG"

@@ -1,5 +1,7 @@
 import base64
 
+import pytest
+
 from connector.handler import request_from_event, response_to_event
 from connector.http import Response
 
@@ -40,3 +42,20 @@ def test_responses_are_base64_for_both_payload_versions() -> None:
         assert out["isBase64Encoded"] is True
         assert base64.b64decode(out["body"]) == b"\x01\x02"
         assert out["statusCode"] == 200
+
+
+def test_a_configuration_error_at_cold_start_is_a_readable_500(monkeypatch: pytest.MonkeyPatch) -> None:
+    from connector import handler, log
+
+    monkeypatch.setenv("LOG_LEVEL", "FOO")
+    monkeypatch.setenv("READ_CONCURRENCY", "zero")
+    log.logger.cache_clear()
+    previous = handler.install(None)
+    try:
+        event = {"version": "2.0", "rawPath": "/write", "requestContext": {"http": {"method": "POST"}}, "body": ""}
+        out = handler.lambda_handler(event, None)
+    finally:
+        handler.install(previous)
+        log.logger.cache_clear()
+    assert out["statusCode"] == 500
+    assert "configuration error" in base64.b64decode(out["body"]).decode()
