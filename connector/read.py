@@ -18,7 +18,7 @@ import time
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector import metrics
 from connector.auth import Identity
@@ -37,6 +37,9 @@ from connector.timestream.pages import Page
 from connector.timestream.read_sql import FALSE, clamp, selection, statement
 from connector.timestream.series import SeriesBuilder
 from connector.timestream.slices import SlicePlanner
+
+if TYPE_CHECKING:
+    from mypy_boto3_timestream_query import TimestreamQueryClient
 
 # Encoded bytes per sample, at most, for early size estimates: SAMPLES before snappy (tags, double,
 # varint time), XOR chunks for values that differ in most bits.
@@ -117,7 +120,13 @@ class ReadHandler:
         return Response(200, body, dict(encoder.headers))
 
     def _answer(
-        self, client: Any, table: _Table, read: ReadQuery, deadline: float, encoder: _Encoder, done: list[_Answer]
+        self,
+        client: TimestreamQueryClient,
+        table: _Table,
+        read: ReadQuery,
+        deadline: float,
+        encoder: _Encoder,
+        done: list[_Answer],
     ) -> _Answer:
         """One query's series from the columns at hand (the cached list, or the fresh one)."""
         columns = table.current()
@@ -147,7 +156,7 @@ class ReadHandler:
 
     def _confirm(
         self,
-        client: Any,
+        client: TimestreamQueryClient,
         table: _Table,
         queries: Sequence[ReadQuery],
         answers: list[_Answer],
@@ -163,7 +172,7 @@ class ReadHandler:
             confirmed.append(answer)
         return confirmed
 
-    def _pages(self, client: Any, texts: Sequence[str], deadline: float) -> Iterator[Page]:
+    def _pages(self, client: TimestreamQueryClient, texts: Sequence[str], deadline: float) -> Iterator[Page]:
         """Every page of every statement; several statements run concurrently."""
         attempts = self.settings.max_attempts
         if len(texts) == 1:
@@ -171,7 +180,7 @@ class ReadHandler:
             return
         yield from _concurrent_pages(self._pool, client, texts, deadline, attempts)
 
-    def describe(self, client: Any, deadline: float) -> TableColumns:
+    def describe(self, client: TimestreamQueryClient, deadline: float) -> TableColumns:
         db, table = self.settings.database, self.settings.table
         return query.describe(client, db, table, deadline, self.settings.max_attempts)
 
@@ -254,7 +263,7 @@ _DONE = object()
 
 
 def _concurrent_pages(
-    pool: ThreadPoolExecutor, client: Any, texts: Sequence[str], deadline: float, attempts: int
+    pool: ThreadPoolExecutor, client: TimestreamQueryClient, texts: Sequence[str], deadline: float, attempts: int
 ) -> Iterator[Page]:
     """Pages of all ``texts`` as they arrive; the first failure ends the read and stops the rest."""
     arrivals: queue.Queue[object] = queue.Queue()

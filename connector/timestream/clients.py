@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.auth import ROLE, Identity
 from connector.config import Settings
 from connector.timestream import fast_json, pages
+
+if TYPE_CHECKING:
+    from mypy_boto3_timestream_query import TimestreamQueryClient
+    from mypy_boto3_timestream_write import TimestreamWriteClient
 
 
 class ClientCache:
@@ -23,11 +27,11 @@ class ClientCache:
         self._clients: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
         self._botocore_session: Any = None
 
-    def write_client(self, identity: Identity) -> Any:
-        return self._get(identity, "timestream-write")
+    def write_client(self, identity: Identity) -> TimestreamWriteClient:
+        return self._get(identity, "timestream-write")  # type: ignore[no-any-return]
 
-    def query_client(self, identity: Identity) -> Any:
-        return self._get(identity, "timestream-query")
+    def query_client(self, identity: Identity) -> TimestreamQueryClient:
+        return self._get(identity, "timestream-query")  # type: ignore[no-any-return]
 
     def _get(self, identity: Identity, service: str) -> Any:
         key = (identity.access_key_id, identity.secret_access_key, service)

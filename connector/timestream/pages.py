@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +52,7 @@ def parse(body: bytes) -> Page:
     return page if page is not None else _parse_json(json.loads(text))
 
 
-def from_parsed(response: dict[str, Any]) -> Page:
+def from_parsed(response: Mapping[str, Any]) -> Page:
     """The page in a response botocore already parsed (clients without the fast path, stubs)."""
     fast = response.get(PAGE_KEY)
     return fast if isinstance(fast, Page) else _parse_json(response)
@@ -89,7 +90,7 @@ def _all_scalar(column_info: Any) -> bool:
     return all(isinstance(c, dict) and "ScalarType" in (c.get("Type") or {}) for c in column_info)
 
 
-def _parse_json(response: dict[str, Any]) -> Page:
+def _parse_json(response: Mapping[str, Any]) -> Page:
     columns = [str(info.get("Name", "")) for info in response.get("ColumnInfo", ())]
     rows = response.get("Rows", ())
     width = len(columns) or (len(rows[0]["Data"]) if rows else 0)  # a page may omit ColumnInfo

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.errors import HTTPError
 from connector.log import logger
@@ -13,13 +13,20 @@ from connector.timestream import columns, pages, sql
 from connector.timestream.errors import Kind, error_code, error_message
 from connector.timestream.retry import CallFailed, call_with_retries
 
+if TYPE_CHECKING:
+    from mypy_boto3_timestream_query import TimestreamQueryClient
+
 
 class MissingColumn(Exception):
     """The query named a column the table does not have (any more): the column list is stale."""
 
 
 def run(
-    client: Any, text: str, deadline: float, max_attempts: int, sleep: Callable[[float], None] = time.sleep
+    client: TimestreamQueryClient,
+    text: str,
+    deadline: float,
+    max_attempts: int,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[pages.Page]:
     """Yield every page; stop iterating to abandon the query (it is then cancelled).
 
@@ -45,7 +52,12 @@ def run(
 
 
 def _page(
-    client: Any, text: str, token: str | None, deadline: float, max_attempts: int, sleep: Callable[[float], None]
+    client: TimestreamQueryClient,
+    text: str,
+    token: str | None,
+    deadline: float,
+    max_attempts: int,
+    sleep: Callable[[float], None],
 ) -> pages.Page:
     params: dict[str, Any] = {"QueryString": text}
     if token:
@@ -57,7 +69,7 @@ def _page(
     return pages.from_parsed(response)
 
 
-def _cancel(client: Any, query_id: str) -> None:
+def _cancel(client: TimestreamQueryClient, query_id: str) -> None:
     """Best effort: an abandoned query should not keep scanning (and billing) on Timestream's side."""
     try:
         client.cancel_query(QueryId=query_id)
@@ -79,7 +91,9 @@ def _error(exc: BaseException, kind: Kind, text: str) -> Exception:
     return HTTPError(f"{reason} (the connector built a query Timestream refused; see its logs)", 500)
 
 
-def describe(client: Any, database: str, table: str, deadline: float, max_attempts: int) -> columns.TableColumns:
+def describe(
+    client: TimestreamQueryClient, database: str, table: str, deadline: float, max_attempts: int
+) -> columns.TableColumns:
     """The table's columns from ``DESCRIBE``: dimensions and whether doubles were ever written."""
     rows: list[list[str]] = []
     for page in run(client, sql.describe(database, table), deadline, max_attempts):

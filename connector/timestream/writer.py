@@ -7,11 +7,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from connector.timestream.calls import WriteCall
 from connector.timestream.errors import Kind, error_code, error_message
 from connector.timestream.retry import CallFailed, call_with_retries
+
+if TYPE_CHECKING:
+    from mypy_boto3_timestream_write import TimestreamWriteClient
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,9 @@ class Writer:
         self._sleep = sleep
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="timestream-write")
 
-    def write(self, client: Any, database: str, table: str, calls: Sequence[WriteCall], deadline: float) -> WriteResult:
+    def write(
+        self, client: TimestreamWriteClient, database: str, table: str, calls: Sequence[WriteCall], deadline: float
+    ) -> WriteResult:
         total = WriteResult()
         if time.monotonic() >= deadline:  # nothing may start once the answer is due
             total.unfinished = sum(len(call.records) for call in calls)
@@ -69,7 +74,9 @@ class Writer:
             total.unfinished += len(futures[future].records)
         return total
 
-    def _run(self, client: Any, database: str, table: str, call: WriteCall, deadline: float) -> WriteResult:
+    def _run(
+        self, client: TimestreamWriteClient, database: str, table: str, call: WriteCall, deadline: float
+    ) -> WriteResult:
         params = call.parameters(database, table)
         result = WriteResult()
         try:
