@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
 from types import ModuleType
 
-from bench import billing, coldstart, cpu, latency, memory, report
+from bench import billing, coldstart, cpu, latency, memory, read, report, store_query
 from bench.common import Section
 from bench.store import StoreProcess
 
-ORDER = ("coldstart", "cpu", "billing", "latency", "memory")
+ORDER = ("coldstart", "cpu", "billing", "latency", "memory", "read", "store_query")
 MODULES: dict[str, ModuleType] = {
     "cpu": cpu,
     "latency": latency,
     "billing": billing,
     "coldstart": coldstart,
     "memory": memory,
+    "read": read,
+    "store_query": store_query,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before the connector's logger exists (it is made on first use): it logs a line per request.
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--write-results", action="store_true", help="(re)write bench/RESULTS.md")
     parser.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(ORDER)}")
@@ -52,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         "billing": lambda: billing.run(shared_store()),
         "latency": lambda: latency.run(shared_store(), rounds=(3, 1) if quick else (5, 3)),
         "memory": lambda: memory.run(shared_store(), target_bytes=2_000_000 if quick else 10_000_000),
+        "read": lambda: read.run(
+            series=10 if quick else 100,
+            samples=2_000 if quick else 10_000,
+            rounds=2 if quick else 3,
+            cpu_rounds=1 if quick else 3,
+        ),
+        "store_query": lambda: store_query.run(rows=100_000 if quick else 1_000_000, rounds=1 if quick else 3),
     }
     sections = []
     try:

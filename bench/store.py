@@ -2,7 +2,7 @@
 
 The connector under test then has the GIL, the CPU time and the memory of its process to itself,
 as it would against the real service. ``python -m bench.store`` is the child side: it starts
-``EmbeddedTimestream`` and answers one JSON command per line (create, stats, reset, faults, stop).
+``EmbeddedTimestream`` and answers one JSON command per line (create, load, stats, reset, faults, stop).
 """
 
 from __future__ import annotations
@@ -53,6 +53,10 @@ class StoreProcess:
 
     def create_table(self, table: str, memory_retention_hours: int = 24) -> None:
         self.command("create", db=DATABASE, table=table, memory_retention_hours=memory_retention_hours)
+
+    def load(self, table: str, select: str) -> None:
+        """Append the rows of a SELECT to ``table`` in one statement (``Store.bulk_append``)."""
+        self.command("load", db=DATABASE, table=table, select=select)
 
     def stats(self) -> dict[str, Any]:
         return self.command("stats")
@@ -113,6 +117,9 @@ def _serve() -> None:
                     store.create_database_and_table(
                         command["db"], command["table"], memory_retention_hours=command["memory_retention_hours"]
                     )
+                    reply(result=None)
+                elif op == "load":
+                    store.store.bulk_append(store.store.table(command["db"], command["table"]), command["select"])
                     reply(result=None)
                 elif op == "stats":
                     reply(result=store.stats())

@@ -17,6 +17,7 @@ from typing import Any
 from emulator.errors import ApiError
 from emulator.faults import FaultInjector, FaultSettings
 from emulator.metering import Meter
+from emulator.payload import Payload
 from emulator.sigv4 import verify_request
 from emulator.write_api import Handler
 
@@ -39,7 +40,7 @@ class Dispatcher:
         self.meter = meter
         self.faults = FaultInjector(stopping)
 
-    def api(self, method: str, target: str, headers: Message, body: bytes) -> tuple[int, dict[str, Any]]:
+    def api(self, method: str, target: str, headers: Message, body: bytes) -> tuple[int, Payload]:
         """Answer one API request with (HTTP status, JSON body)."""
         try:
             return 200, self._call(method, target, headers, body)
@@ -49,7 +50,7 @@ class Dispatcher:
             log.exception("internal error in %s", headers.get("X-Amz-Target"))
             return 500, ApiError("InternalServerException", "Internal server error.", 500).body()
 
-    def _call(self, method: str, target: str, headers: Message, body: bytes) -> dict[str, Any]:
+    def _call(self, method: str, target: str, headers: Message, body: bytes) -> Payload:
         access_key = verify_request(method, target, headers, body, self._credentials)
         prefix, _, operation = (headers.get("X-Amz-Target") or "").partition(".")
         handler = self._operations.get(operation) if method == "POST" and prefix == TARGET_PREFIX else None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.metering import Meter
+from emulator.payload import Payload
 from emulator.query import QueryEngine
 from emulator.write_api import ENDPOINT_CACHE_MINUTES, Handler
 
@@ -23,14 +24,17 @@ class QueryApi:
         """Operation name -> handler (DescribeEndpoints is shared with the write side)."""
         return {"Query": self.query, "CancelQuery": self.cancel_query, "DescribeEndpoints": self.describe_endpoints}
 
-    def query(self, body: dict[str, Any], principal: str) -> dict[str, Any]:
+    def query(self, body: dict[str, Any], principal: str) -> Payload:
         """Each call (first page or a later one) counts as one query call."""
         self.meter.count_query()
         return self.engine.query(body, principal)
 
     def cancel_query(self, body: dict[str, Any], principal: str) -> dict[str, Any]:
-        """Queries finish before they answer, so there is never anything to cancel."""
-        return {"CancellationMessage": f"Query {body.get('QueryId')} has already completed."}
+        """Release the rest of a result being paged through; a query served to the end has completed."""
+        query_id = str(body.get("QueryId"))
+        if self.engine.cancel(query_id):
+            return {"CancellationMessage": f"Query {query_id} was cancelled."}
+        return {"CancellationMessage": f"Query {query_id} has already completed."}
 
     def describe_endpoints(self, body: dict[str, Any], principal: str) -> dict[str, Any]:
         return {"Endpoints": [{"Address": self.address(), "CachePeriodInMinutes": ENDPOINT_CACHE_MINUTES}]}

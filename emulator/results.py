@@ -1,14 +1,15 @@
-"""Result shaping: DuckDB types and values as Timestream ``ColumnInfo`` and ``Datum``.
+"""Result shaping in Python: DuckDB types as Timestream ``ColumnInfo``, values as ``Datum``.
 
 Timestream returns every value as a string: doubles in their shortest round-trip form (so no
 precision is lost), timestamps as ``YYYY-MM-DD hh:mm:ss.fffffffff`` in UTC, NULL as
-``{"NullValue": true}``. Top-level timestamp columns are fetched as epoch nanoseconds, because
-Python's datetime would drop the nanoseconds.
+``{"NullValue": true}``. Common scalar columns are rendered by DuckDB instead (``cells``); this
+formats the rest: arrays, rows, dates, times, intervals, decimals, and DESCRIBE/SHOW answers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import uuid
 from decimal import Decimal
@@ -59,21 +60,15 @@ def column_type(duck_type: DuckDBPyType) -> dict[str, Any]:
     return {"ScalarType": _SCALAR_TYPES.get(type_id, "VARCHAR")}
 
 
-def fetch_expression(position: int, duck_type: DuckDBPyType) -> str:
-    """How to select column ``position`` (1-based) so its value converts losslessly."""
-    if duck_type.id in TIMESTAMP_IDS:
-        return f"epoch_ns(#{position})"
-    if duck_type.id == "time with time zone":
-        return f"CAST(#{position} AS TIME)"
-    return f"#{position}"
+def datum_json(value: Any, type_info: dict[str, Any]) -> str:
+    """A ``Datum`` as compact JSON text."""
+    return json.dumps(datum(value, type_info), separators=(",", ":"))
 
 
 def datum(value: Any, type_info: dict[str, Any]) -> dict[str, Any]:
     """One Timestream ``Datum`` for a fetched value of the given ``Type``."""
     if value is None:
         return {"NullValue": True}
-    if type_info.get("ScalarType") == "TIMESTAMP" and isinstance(value, int):
-        return {"ScalarValue": format_timestamp_ns(value)}
     if "ArrayColumnInfo" in type_info:
         child = type_info["ArrayColumnInfo"]["Type"]
         return {"ArrayValue": [datum(item, child) for item in value]}
@@ -137,17 +132,3 @@ def _datetime_ns(value: dt.datetime) -> int:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     delta = value - _EPOCH
     return (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000
-
-
-def row_size(data: list[dict[str, Any]]) -> int:
-    """Approximate wire size of a row: scalar text bytes plus a fixed overhead per datum."""
-    total = 0
-    for item in data:
-        total += 16
-        if "ScalarValue" in item:
-            total += len(item["ScalarValue"].encode("utf-8"))
-        elif "ArrayValue" in item:
-            total += row_size(item["ArrayValue"])
-        elif "RowValue" in item:
-            total += row_size(item["RowValue"]["Data"])
-    return total

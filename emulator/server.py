@@ -61,6 +61,7 @@ class EmbeddedTimestream:
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._dispatcher: Dispatcher | None = None
+        self._engine: QueryEngine | None = None
 
     @property
     def port(self) -> int:
@@ -87,7 +88,8 @@ class EmbeddedTimestream:
         self._store = Store(self._data_dir, self.region)
         address = lambda: f"{self.host}:{self.port}"  # noqa: E731 - resolved after bind
         write = WriteApi(self._store, self._meter, address, self._allow_colon)
-        query = QueryApi(QueryEngine(self._store, self._query_timeout), self._meter, address)
+        self._engine = QueryEngine(self._store, self._query_timeout)
+        query = QueryApi(self._engine, self._meter, address)
         operations = {**write.operations(), **query.operations()}
         self._dispatcher = Dispatcher(operations, self._credentials, self._meter, self._stopping)
         self._server = Server((self.host, self._requested_port), self._dispatcher)
@@ -106,9 +108,11 @@ class EmbeddedTimestream:
             self._server.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._engine is not None:
+            self._engine.close()
         if self._store is not None:
             self._store.close()
-        self._server = self._thread = self._store = self._dispatcher = None
+        self._server = self._thread = self._store = self._dispatcher = self._engine = None
 
     def __enter__(self) -> EmbeddedTimestream:
         return self.start()

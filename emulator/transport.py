@@ -7,13 +7,14 @@ Admin routes (``/__admin/...``) and API calls (``POST /`` with ``X-Amz-Target``)
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import threading
 import uuid
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
+
+from emulator.payload import Payload, encode
 
 ADMIN_PREFIX = "/__admin/"
 AWS_JSON = "application/x-amz-json-1.0"
@@ -24,7 +25,7 @@ class Application(Protocol):
 
     def admin(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]: ...
 
-    def api(self, method: str, target: str, headers: Message, body: bytes) -> tuple[int, dict[str, Any]]: ...
+    def api(self, method: str, target: str, headers: Message, body: bytes) -> tuple[int, Payload]: ...
 
 
 class Server(ThreadingHTTPServer):
@@ -79,20 +80,18 @@ class RequestHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if self.path.startswith(ADMIN_PREFIX):
-            status, payload = self.server.app.admin(method, self.path, body)
-            self._send(status, payload, "application/json")
+            self._send(*self.server.app.admin(method, self.path, body), "application/json")
         else:
-            status, payload = self.server.app.api(method, self.path, self.headers, body)
-            self._send(status, payload, AWS_JSON)
+            self._send(*self.server.app.api(method, self.path, self.headers, body), AWS_JSON)
 
-    def _send(self, status: int, payload: dict[str, Any], content_type: str) -> None:
-        data = json.dumps(payload).encode("utf-8")
+    def _send(self, status: int, payload: Payload, content_type: str) -> None:
+        data = encode(payload)
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-            if status >= 300 and "__type" in payload:
+            if status >= 300 and isinstance(payload, dict) and "__type" in payload:
                 self.send_header("x-amzn-ErrorType", payload["__type"])
             self.end_headers()
             self.wfile.write(data)

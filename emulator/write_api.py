@@ -9,11 +9,12 @@ from typing import Any
 from emulator.errors import ApiError, validation
 from emulator.ingest import ingest
 from emulator.metering import Meter, call_billed_bytes
+from emulator.payload import Payload
 from emulator.records import parse_write_request
-from emulator.store import Store, describe_database, describe_table
+from emulator.store import ACCOUNT_ID, DatabaseInfo, Store, TableInfo
 from emulator.validation import check_resource_name, check_retention
 
-Handler = Callable[[dict[str, Any], str], dict[str, Any]]
+Handler = Callable[[dict[str, Any], str], Payload]
 DEFAULT_MEMORY_HOURS = 6
 DEFAULT_MAGNETIC_DAYS = 73000
 ENDPOINT_CACHE_MINUTES = 1440
@@ -119,6 +120,36 @@ class WriteApi:
             "MagneticStore": magnetic,
         }
         return {"RecordsIngested": ingested}
+
+
+def describe_database(info: DatabaseInfo, table_count: int, region: str) -> dict[str, Any]:
+    """The ``Database`` structure of the Write API."""
+    return {
+        "Arn": f"arn:aws:timestream:{region}:{ACCOUNT_ID}:database/{info.name}",
+        "DatabaseName": info.name,
+        "TableCount": table_count,
+        "KmsKeyId": info.kms_key_id,
+        "CreationTime": info.created,
+        "LastUpdatedTime": info.updated,
+    }
+
+
+def describe_table(info: TableInfo, region: str) -> dict[str, Any]:
+    """The ``Table`` structure of the Write API."""
+    return {
+        "Arn": f"arn:aws:timestream:{region}:{ACCOUNT_ID}:database/{info.database}/table/{info.name}",
+        "TableName": info.name,
+        "DatabaseName": info.database,
+        "TableStatus": "ACTIVE",
+        "RetentionProperties": {
+            "MemoryStoreRetentionPeriodInHours": info.memory_hours,
+            "MagneticStoreRetentionPeriodInDays": info.magnetic_days,
+        },
+        "CreationTime": info.created,
+        "LastUpdatedTime": info.updated,
+        "MagneticStoreWriteProperties": {"EnableMagneticStoreWrites": info.magnetic_writes},
+        "Schema": {"CompositePartitionKey": [{"Type": "MEASURE"}]},
+    }
 
 
 def _retention(raw: object) -> tuple[int, int]:

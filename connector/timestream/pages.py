@@ -23,9 +23,10 @@ from typing import Any
 # Cells of a compact page; the second form only where some text holds a backslash escape.
 _CELL = re.compile(r'"(?:ScalarValue":"([^"]*)"|NullValue":true)')
 _ESCAPED_CELL = re.compile(r'"(?:ScalarValue":"([^"\\]*(?:\\.[^"\\]*)*)"|NullValue":true)')
-_ROWS_START = '"Rows":['
+_ROWS_KEY = '"Rows"'
+_ROWS_OPEN = re.compile(r'"Rows"\s*:\s*\[')
 _ROWS_END = "]}]"  # the last cell, its row and the array close together
-_ROW = '{"Data":['
+_ROW = '"Data"'  # at least once per row, whatever the spacing: a count that can only be too high
 
 
 @dataclass
@@ -59,17 +60,19 @@ def from_parsed(response: Mapping[str, Any]) -> Page:
 
 
 def _parse_compact(text: str) -> Page | None:
-    """The page of a compact body (no whitespace between tokens), or None to take the json path.
+    """The page of a body whose rows are compact (no whitespace between tokens), or None for the json path.
 
     Everything but the rows is small and goes through ``json``; a wrong guess of where the rows
     end leaves that text invalid, so any doubt ends on the json path.
     """
-    start, end = text.find(_ROWS_START), text.rfind(_ROWS_END) + len(_ROWS_END)
-    if start < 0 or end <= start:
+    key = text.find(_ROWS_KEY)
+    opened = _ROWS_OPEN.match(text, key) if key >= 0 else None
+    end = text.rfind(_ROWS_END) + len(_ROWS_END)
+    if opened is None or end <= opened.end():
         return None
-    rows = text[start + len(_ROWS_START) - 1 : end]
+    rows = text[opened.end() - 1 : end]
     try:
-        envelope = json.loads(text[:start] + '"Rows":[]' + text[end:])
+        envelope = json.loads(text[:key] + '"Rows":[]' + text[end:])
     except ValueError:
         return None
     if not isinstance(envelope, dict) or not _all_scalar(envelope.get("ColumnInfo") or ()):

@@ -1,9 +1,11 @@
-"""Concurrent WriteRecords calls overlap, keep version semantics, and a failed group commit writes nothing."""
+"""Concurrent calls overlap: writes keep version semantics, a failed group commit writes nothing, paged
+queries each get their own rows."""
 
 from __future__ import annotations
 
 import threading
 import time
+from functools import partial
 from typing import Any
 
 import pytest
@@ -123,3 +125,33 @@ def test_a_failed_commit_writes_nothing_and_later_calls_see_the_stored_rows(
     assert error.value.response["RejectedRecords"][0]["ExistingVersion"] == 1
     write.write_records(DatabaseName="db", TableName="tbl", Records=failing)
     assert scalar_rows(query, rows) == [["a", "2.0"], ["b", "1.0"]]
+
+
+def test_concurrent_time_slices_and_series_look_ups(store: EmbeddedTimestream, credentials: dict[str, str]) -> None:
+    """The connector's read pattern: slices of one range paged at once, beside a DISTINCT over the labels."""
+    store.store.bulk_append(
+        store.store.table("db", "tbl"),
+        "SELECT 'pod-' || (i % 20) AS pod, 'up' AS measure_name, make_timestamp_ns(i * 1000000) AS time, "
+        'CAST(i AS DOUBLE) AS "measure_value::double" FROM range(40000) AS r(i)',
+    )
+    found: dict[int, list[list[str | None]]] = {}
+    bounds = [(i * 10_000, i * 10_000 + 9_999) for i in range(4)]
+
+    def page_slice(index: int) -> None:
+        low, high = bounds[index]
+        sql = (
+            'SELECT pod, "measure_value::double", to_milliseconds(time) FROM "db"."tbl" '
+            f"WHERE time BETWEEN from_milliseconds({low}) AND from_milliseconds({high}) AND pod <> 'none'"
+        )
+        found[index] = scalar_rows(boto3_clients(store, *next(iter(credentials.items())))[1], sql, MaxRows=1000)
+
+    def look_up() -> None:
+        sql = 'SELECT DISTINCT pod, measure_name FROM "db"."tbl" WHERE time >= from_milliseconds(0)'
+        found[-1] = scalar_rows(boto3_clients(store, *next(iter(credentials.items())))[1], sql)
+
+    _, errors = run_concurrently([partial(page_slice, i) for i in range(4)] + [look_up])
+    assert not errors
+    for index, (low, high) in enumerate(bounds):
+        assert sorted(int(str(ms)) for _, _, ms in found[index]) == list(range(low, high + 1))
+        assert all(value == repr(float(str(ms))) for _, value, ms in found[index])
+    assert sorted(str(pod) for pod, _ in found[-1]) == sorted(f"pod-{i}" for i in range(20))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from emulator.pagination import PAGE_BYTES
+from emulator.stream import PAGE_BYTES
 from emulator.testing import boto3_clients, make_record, now_ms, scalar_rows
 
 
@@ -89,3 +89,87 @@ def test_result_is_computed_once(write: Any, query: Any) -> None:
     rest = query.query(QueryString=sql, NextToken=first["NextToken"], MaxRows=10)
     assert len(rest["Rows"]) == 2  # the page cache does not see later writes
     assert len(scalar_rows(query, sql)) == 5
+
+
+def row_json_bytes(rows: list[dict[str, Any]]) -> int:
+    """The size of rows as the store renders them (compact JSON)."""
+    return sum(len(json.dumps(row, separators=(",", ":"), ensure_ascii=False).encode()) for row in rows)
+
+
+@pytest.mark.parametrize(("max_rows", "count", "pad"), [(None, 12_000, 300), (999, 5_000, 0), (7, 2_100, 0)])
+def test_every_row_is_served_once_within_the_page_limits(
+    query: Any, max_rows: int | None, count: int, pad: int
+) -> None:
+    """Across batch boundaries and page cuts by rows and by bytes."""
+    sql = f"SELECT i, repeat('x', {pad}) AS pad FROM range({count}) AS t(i)"
+    got = pages(query, sql, **({"MaxRows": max_rows} if max_rows else {}))
+    ids = [int(row["Data"][0]["ScalarValue"]) for page in got for row in page["Rows"]]
+    assert sorted(ids) == list(range(count))
+    assert all(page["Rows"] for page in got)  # no empty page, not even the last
+    for page in got:
+        assert len(page["Rows"]) <= (max_rows or count)
+        assert row_json_bytes(page["Rows"]) <= PAGE_BYTES
+    if max_rows is None:
+        assert len(got) == -(-row_json_bytes([r for p in got for r in p["Rows"]]) // PAGE_BYTES)
+
+
+def test_a_row_larger_than_a_page_is_served_alone(query: Any) -> None:
+    got = pages(query, "SELECT repeat('x', 1500000) AS big FROM range(3)")
+    assert [len(p["Rows"]) for p in got] == [1, 1, 1]
+
+
+def test_empty_result(query: Any) -> None:
+    page = query.query(QueryString="SELECT i FROM range(10) AS t(i) WHERE i > 10")
+    assert page["Rows"] == [] and "NextToken" not in page and page["ColumnInfo"][0]["Name"] == "i"
+
+
+def test_bytes_scanned_grow_with_the_rows_served(query: Any) -> None:
+    got = pages(query, "SELECT i FROM range(3000) AS t(i)", MaxRows=1000)
+    scanned = [p["QueryStatus"]["CumulativeBytesScanned"] for p in got]
+    assert scanned == sorted(scanned) and scanned[-1] == row_json_bytes([r for p in got for r in p["Rows"]])
+    assert all(p["QueryStatus"]["CumulativeBytesMetered"] == 10 * 1024 * 1024 for p in got)
+
+
+def test_a_repeated_token_replays_its_page(query: Any) -> None:
+    sql = "SELECT i FROM range(30) AS t(i)"
+    first = query.query(QueryString=sql, MaxRows=10)
+    second = query.query(QueryString=sql, NextToken=first["NextToken"], MaxRows=10)
+    again = query.query(QueryString=sql, NextToken=first["NextToken"], MaxRows=10)
+    assert again["Rows"] == second["Rows"] and again["NextToken"] == second["NextToken"]
+    last = query.query(QueryString=sql, NextToken=second["NextToken"], MaxRows=10)
+    assert "NextToken" not in last
+    with pytest.raises(query.exceptions.ValidationException, match="NextToken"):  # the client has moved on
+        query.query(QueryString=sql, NextToken=first["NextToken"], MaxRows=10)
+
+
+def test_a_token_is_valid_for_five_uses(query: Any) -> None:
+    sql = "SELECT i FROM range(30) AS t(i)"
+    token = query.query(QueryString=sql, MaxRows=10)["NextToken"]
+    for _ in range(5):
+        assert len(query.query(QueryString=sql, NextToken=token, MaxRows=10)["Rows"]) == 10
+    with pytest.raises(query.exceptions.ValidationException, match="NextToken"):
+        query.query(QueryString=sql, NextToken=token, MaxRows=10)
+
+
+def test_cancel_query_releases_the_result(query: Any) -> None:
+    sql = "SELECT i FROM range(100) AS t(i)"
+    first = query.query(QueryString=sql, MaxRows=10)
+    assert "cancelled" in query.cancel_query(QueryId=first["QueryId"])["CancellationMessage"]
+    with pytest.raises(query.exceptions.ValidationException, match="NextToken"):
+        query.query(QueryString=sql, NextToken=first["NextToken"], MaxRows=10)
+    assert "completed" in query.cancel_query(QueryId=first["QueryId"])["CancellationMessage"]
+
+
+def test_an_error_while_paging_ends_the_result(query: Any) -> None:
+    """DuckDB computes rows as pages fetch them, so a bad value can fail a later page."""
+    sql = "SELECT CAST(CASE WHEN i < 50000 THEN '1' ELSE 'x' END AS INTEGER) AS n FROM range(60000) AS t(i)"
+    served, token = 0, None
+    with pytest.raises(query.exceptions.ValidationException, match="Conversion"):
+        while True:
+            page = query.query(QueryString=sql, MaxRows=1000, **({"NextToken": token} if token else {}))
+            served += len(page["Rows"])
+            token = page["NextToken"]
+    assert served < 60000
+    if token:
+        with pytest.raises(query.exceptions.ValidationException, match="NextToken"):
+            query.query(QueryString=sql, MaxRows=1000, NextToken=token)

@@ -77,3 +77,10 @@ def test_botocore_hands_the_page_over_and_keeps_errors(monkeypatch: pytest.Monke
     untouched: dict[str, Any] = {}
     pages._before_parse(response_dict=error, customized_response_dict=untouched)
     assert untouched == {} and error["body"].startswith(b'{"__type"')
+
+
+def test_whitespace_around_the_rows_key_still_takes_the_fast_path() -> None:
+    rows: list[list[str | None]] = [["x", None, "y"]]
+    text = body(rows).decode().replace('"Rows":[', '"Rows" : [').replace('"QueryId":', '"QueryId": ')
+    page = pages._parse_compact(text)
+    assert page is not None and page.cells == expected_cells(rows) and page.query_id == "Q1"
