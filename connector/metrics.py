@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from connector.outcome import WriteOutcome
+from typing import Any, Protocol
 
 NAMESPACE = "PrometheusTimestream"
 SERVICE = "prometheus-timestream"
@@ -57,7 +54,10 @@ WRITE_CALLS = Metric(
     "TimestreamWriteCalls", "timestream_write_calls", "Count", "WriteRecords calls made, retries included."
 )
 THROTTLES = Metric(
-    "TimestreamThrottles", "timestream_throttles", "Count", "Timestream calls answered with throttling.",
+    "TimestreamThrottles",
+    "timestream_throttles",
+    "Count",
+    "Timestream calls answered with throttling.",
     **_by("operation"),
 )
 RETRIES = Metric(
@@ -76,14 +76,33 @@ BYTES_METERED = Metric(
     "TimestreamBytesMetered", "timestream_bytes_metered", "Bytes", "Bytes Timestream billed for reads."
 )
 ANSWERS = Metric(
-    "Answers", "answers", "Count", "HTTP answers by route and status class.",
-    labels=("route", "status"), dimension_sets=(("status",), ("route", "status")),
+    "Answers",
+    "answers",
+    "Count",
+    "HTTP answers by route and status class.",
+    labels=("route", "status"),
+    dimension_sets=(("status",), ("route", "status")),
 )
 
 METRICS = (
-    SAMPLES_RECEIVED, SAMPLES_WRITTEN, SAMPLES_INVALID, SAMPLES_REJECTED, SAMPLES_FAILED, WRITE_SECONDS, WRITE_CALLS,
-    THROTTLES, RETRIES, READ_REQUESTS, READ_QUERIES, READ_SERIES, READ_SAMPLES, READ_BYTES, READ_SECONDS,
-    BYTES_SCANNED, BYTES_METERED, ANSWERS,
+    SAMPLES_RECEIVED,
+    SAMPLES_WRITTEN,
+    SAMPLES_INVALID,
+    SAMPLES_REJECTED,
+    SAMPLES_FAILED,
+    WRITE_SECONDS,
+    WRITE_CALLS,
+    THROTTLES,
+    RETRIES,
+    READ_REQUESTS,
+    READ_QUERIES,
+    READ_SERIES,
+    READ_SAMPLES,
+    READ_BYTES,
+    READ_SECONDS,
+    BYTES_SCANNED,
+    BYTES_METERED,
+    ANSWERS,
 )
 
 # Reasons -> a fixed category; anything unknown is "other". The connector's own reasons (records.py)
@@ -156,23 +175,35 @@ def _add(metric: Metric, value: float, **labels: str) -> None:
         sink.add(metric, value, labels)
 
 
-def record_write(outcome: WriteOutcome, seconds: float) -> None:
-    """One answered remote write: samples by fate (reasons bounded), calls, throttles, duration."""
-    result = outcome.result
-    _add(SAMPLES_RECEIVED, outcome.samples)
-    _add(SAMPLES_WRITTEN, outcome.written)
+def record_write(
+    *,
+    samples: int,
+    written: int,
+    seconds: float,
+    calls: int,
+    invalid: Mapping[str, int],
+    rejected: Mapping[str, int],
+    failed: Iterable[tuple[str, int]],
+    unfinished: int,
+) -> None:
+    """One answered remote write: samples by fate (reasons bounded), calls, throttles, duration.
+
+    ``invalid`` / ``rejected``: counts by reason text; ``failed``: (failure kind, samples) per failed call.
+    """
+    _add(SAMPLES_RECEIVED, samples)
+    _add(SAMPLES_WRITTEN, written)
     _add(WRITE_SECONDS, seconds)
-    _add(WRITE_CALLS, result.attempts)
-    for text, count in outcome.invalid.items():
+    _add(WRITE_CALLS, calls)
+    for text, count in invalid.items():
         _add(SAMPLES_INVALID, count, reason=invalid_reason(text))
-    for text, count in result.rejected.items():
+    for text, count in rejected.items():
         _add(SAMPLES_REJECTED, count, reason=rejected_reason(text))
-    for failure in result.failures:
-        _add(SAMPLES_FAILED, failure.records, reason=FAILED_REASONS.get(failure.kind.value, OTHER))
-        if failure.kind.value == "throttled":  # the last attempt; earlier ones count in record_retry
+    for kind, count in failed:
+        _add(SAMPLES_FAILED, count, reason=FAILED_REASONS.get(kind, OTHER))
+        if kind == "throttled":  # the last attempt; earlier ones count in record_retry
             _add(THROTTLES, 1, operation="write")
-    if result.unfinished:
-        _add(SAMPLES_FAILED, result.unfinished, reason=DEADLINE)
+    if unfinished:
+        _add(SAMPLES_FAILED, unfinished, reason=DEADLINE)
 
 
 def record_read(

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from connector.http import Response
 from connector.prom.write_codec import written_headers
-from connector.statuses import DEADLINE_STATUS, RESENDABLE, STATUS, headers_for
 from connector.timestream.errors import Kind
+from connector.timestream.statuses import DEADLINE_STATUS, RESENDABLE, STATUS, headers_for
 from connector.timestream.writer import WriteResult
 
 _REASONS_SHOWN = 5

@@ -29,7 +29,6 @@ from connector.log import logger
 from connector.prom import read_codec
 from connector.prom.matchers import Matcher
 from connector.prom.series import Series
-from connector.statuses import deadline_error
 from connector.timestream import query
 from connector.timestream.clients import ClientCache
 from connector.timestream.columns import ColumnCache, TableColumns
@@ -37,6 +36,7 @@ from connector.timestream.pages import Page
 from connector.timestream.read_sql import FALSE, clamp, selection, statement
 from connector.timestream.series import SeriesBuilder
 from connector.timestream.slices import SlicePlanner
+from connector.timestream.statuses import deadline_error
 
 if TYPE_CHECKING:
     from mypy_boto3_timestream_query import TimestreamQueryClient

@@ -53,11 +53,7 @@ class WriteHandler:
             db, table = self.settings.database, self.settings.table
             outcome.result = self.writer.write(client, db, table, calls, deadline)
         response = outcome.response()
-        seconds = time.monotonic() - started
-        metrics.record_write(outcome, seconds)
-        log = logger().info if response.status < 400 else logger().warning
-        log("remote write", extra={"status": response.status, "identity": identity.access_key_id,
-                                   "seconds": round(seconds, 3), **outcome.summary()})
+        _report(identity, response, outcome, time.monotonic() - started)
         return response
 
     def translate_v1(self, raw: bytes) -> Translation:
@@ -79,3 +75,21 @@ def _refused(translation: Translation, v2: bool) -> Counter[str]:
     if not v2 or not translation.ignored["exemplars"]:
         return Counter()
     return Counter({EXEMPLARS_NOT_STORED: translation.ignored.pop("exemplars")})
+
+
+def _report(identity: Identity, response: Response, outcome: WriteOutcome, seconds: float) -> None:
+    """The ``remote write`` log line and the write metrics."""
+    result = outcome.result
+    metrics.record_write(
+        samples=outcome.samples,
+        written=outcome.written,
+        seconds=seconds,
+        calls=result.attempts,
+        invalid=outcome.invalid,
+        rejected=result.rejected,
+        failed=[(failure.kind.value, failure.records) for failure in result.failures],
+        unfinished=result.unfinished,
+    )
+    log = logger().info if response.status < 400 else logger().warning
+    summary = {"status": response.status, "identity": identity.access_key_id, "seconds": round(seconds, 3)}
+    log("remote write", extra={**summary, **outcome.summary()})

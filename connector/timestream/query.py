@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from connector.errors import HTTPError
 from connector.log import logger
-from connector.statuses import deadline_error, http_error
 from connector.timestream import columns, pages, sql
 from connector.timestream.errors import Kind, error_code, error_message
 from connector.timestream.retry import CallFailed, call_with_retries
+from connector.timestream.statuses import deadline_error, http_error
 
 if TYPE_CHECKING:
     from mypy_boto3_timestream_query import TimestreamQueryClient
