@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import functools
+import io
+import json
+import logging
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -12,6 +15,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 import captured
 from captured import Captured
+from connector.log import logger
 from connector.prom import snappy
 from prompb import remote_pb2, types_pb2
 from prompb.write.v2 import types_pb2 as rw2_pb2
@@ -154,3 +158,19 @@ def v2_body(
     """A snappy 2.0 body from (labels, samples) pairs, as ``to_v2`` encodes them."""
     request = remote_pb2.WriteRequest.FromString(write_request(series))
     return snappy.compress(to_v2(request, **options).SerializeToString())
+
+
+class LogCapture:
+    """Every line the connector's logger emits, formatted by its own Powertools JSON formatter."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+        self.handler = logging.StreamHandler(self.stream)
+        self.handler.setFormatter(logger().registered_formatter)
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.text.splitlines() if line.strip()]

@@ -11,7 +11,6 @@ The same batch goes to both: two valid series (3 samples), one series with a dup
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from connector.local import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from connector.prom import snappy
 from prompb import remote_pb2, types_pb2
+from tests.doors import http_api_event
 from tests.helpers import WRITE_HEADERS, basic_auth, write_body
 from tests.integration.serve_process import ROOT, serving
 
@@ -55,15 +55,6 @@ def read_body() -> bytes:
     query = request.queries.add(start_timestamp_ms=NOW_MS - 60_000, end_timestamp_ms=NOW_MS)
     query.matchers.add(type=types_pb2.LabelMatcher.EQ, name="__name__", value="up")
     return snappy.compress(request.SerializeToString())
-
-
-def http_api_event(path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-    return {
-        "version": "2.0", "routeKey": f"POST {path}", "rawPath": path, "rawQueryString": "",
-        "headers": {k.lower(): v for k, v in headers.items()},
-        "requestContext": {"http": {"method": "POST", "path": path}, "stage": "$default", "requestId": path},
-        "body": base64.b64encode(body).decode("ascii"), "isBase64Encoded": True,
-    }
 
 
 # ---- Lambda: EMF on stdout ------------------------------------------------------------------------
@@ -106,7 +97,8 @@ def lambda_run(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[list[dict
     paths = []
     for name, path, headers, body in bodies:
         paths.append(events / f"{name}.json")
-        paths[-1].write_text(json.dumps(http_api_event(path, {**headers, **AUTH}, body)))
+        event = http_api_event("POST", path, {**headers, **AUTH}, body, routeKey=f"POST {path}")
+        paths[-1].write_text(json.dumps(event))
     env = {**os.environ, "POWERTOOLS_SERVICE_NAME": SERVICE, "AUTH_MODE": "basic", "AWS_EC2_METADATA_DISABLED": "true"}
     env.pop("POWERTOOLS_METRICS_NAMESPACE", None)
     run = subprocess.run([sys.executable, "-m", "connector", "invoke", *map(str, paths), "--local"], cwd=ROOT,

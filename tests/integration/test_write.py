@@ -10,8 +10,9 @@ import pytest
 
 from connector.timestream import schema
 from emulator.server import EmbeddedTimestream
+from tests.doors import Door
 from tests.helpers import STALE_NAN, WRITE_HEADERS, basic_auth, captured_writes, float_bits, write_body
-from tests.integration.conftest import DATABASE, KEY_ID, OTHER_KEY_ID, SECRET, TABLE, Door
+from tests.store_fixtures import DATABASE, KEY_ID, OTHER_KEY_ID, SECRET, TABLE
 
 AUTH = {"Authorization": basic_auth(KEY_ID, SECRET)}
 

@@ -23,6 +23,7 @@ from emulator.server import EmbeddedTimestream
 from prompb import remote_pb2
 from prompb import types_pb2 as v1_types
 from prompb.write.v2 import types_pb2
+from tests.doors import Answer, Door
 from tests.helpers import (
     STALE_NAN,
     WRITE_HEADERS,
@@ -36,7 +37,6 @@ from tests.helpers import (
     write_body,
     write_request,
 )
-from tests.integration.conftest import Answer, Door
 from tests.integration.test_write import AUTH, now_ms, stored_samples
 
 ROOT = Path(__file__).resolve().parents[2]

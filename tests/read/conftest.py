@@ -9,8 +9,8 @@ import pytest
 from connector.app import Connector
 from connector.server import ConnectorServer
 from emulator.server import EmbeddedTimestream
-from tests.integration.conftest import store_settings
 from tests.read.helpers import DATABASE, KEY_ID, SECRET, Door
+from tests.store_fixtures import store_settings
 
 
 @pytest.fixture(scope="module")

@@ -13,17 +13,12 @@ from urllib.parse import urlsplit
 from connector.app import Connector
 from connector.prom import snappy
 from prompb import remote_pb2
-from tests import chunks_reference
-from tests.integration import conftest as integration
+from tests import chunks_reference, doors
+from tests.helpers import WRITE_HEADERS, float_bits
 from tests.read import oracle
 
 KEY_ID, SECRET = "AKIAREADTEST00000001", "read-test-secret-1"
 DATABASE = "readdb"
-WRITE_HEADERS = {
-    "Content-Type": "application/x-protobuf",
-    "Content-Encoding": "snappy",
-    "X-Prometheus-Remote-Write-Version": "0.1.0",
-}
 READ_HEADERS = {
     "Content-Type": "application/x-protobuf",
     "Content-Encoding": "snappy",
@@ -35,7 +30,7 @@ READ_HEADERS = {
 CHUNKED_TYPE = "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
 
 
-class Answer(integration.Answer):
+class Answer(doors.Answer):
     """An HTTP answer that can also decode itself as a remote-read response of either type."""
 
     def results(self, queries: int | None = None) -> list[dict[oracle.Labels, list[tuple[int, int]]]]:
@@ -58,7 +53,7 @@ class Answer(integration.Answer):
                 labels = tuple((label.name, label.value) for label in ts.labels)
                 assert list(labels) == sorted(labels) and len({n for n, _ in labels}) == len(labels)
                 assert labels not in series
-                series[labels] = [(s.timestamp, bits(s.value)) for s in ts.samples]
+                series[labels] = [(s.timestamp, float_bits(s.value)) for s in ts.samples]
                 assert [t for t, _ in series[labels]] == sorted(t for t, _ in series[labels])
             decoded.append(series)
         return decoded
@@ -73,10 +68,6 @@ def _streamed_results(body: bytes, queries: int | None) -> list[dict[oracle.Labe
     return decoded
 
 
-def bits(value: float) -> int:
-    return int.from_bytes(struct.pack(">d", value), "big")
-
-
 def value_of_bits(raw: int) -> float:
     return float(struct.unpack(">d", raw.to_bytes(8, "big"))[0])
 
@@ -85,7 +76,7 @@ Bits = dict[oracle.Labels, list[tuple[int, int]]]
 
 
 def as_bits(expected: Mapping[oracle.Labels, Sequence[tuple[int, float]]]) -> Bits:
-    return {labels: [(t, bits(v)) for t, v in samples] for labels, samples in expected.items()}
+    return {labels: [(t, float_bits(v)) for t, v in samples] for labels, samples in expected.items()}
 
 
 def now_ms() -> int:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from connector.prom import snappy
+from tests.doors import http_api_event, invoke, lambda_with
 from tests.helpers import STALE_NAN, WRITE_V2_HEADERS, captured_metadata, captured_writes, to_v2
 from tests.read import oracle
 from tests.read.helpers import (
@@ -21,7 +22,6 @@ from tests.read.helpers import (
     read_request,
     write_request,
 )
-from tests.robustness.conftest import http_api_event, invoke, lambda_with
 
 World = dict[oracle.Labels, list[tuple[int, float]]]
 EVERYTHING = [oracle.Match(oracle.RE, "__name__", ".+")]

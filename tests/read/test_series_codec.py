@@ -17,6 +17,7 @@ from connector.timestream.read_sql import Layout
 from connector.timestream.schema import STALE_NAN_BITS
 from connector.timestream.series import SeriesBuilder
 from prompb import remote_pb2
+from tests.helpers import float_bits
 
 HEADERS = Headers({"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy"})
 
@@ -32,10 +33,6 @@ def row(name: str, labels: list[str | None], special: str | None, t: int, v: str
 
 def flat(rows: list[list[str]]) -> list[str]:
     return [cell for r in rows for cell in r]
-
-
-def bits(value: float) -> int:
-    return struct.unpack(">Q", struct.pack(">d", value))[0]
 
 
 def test_rows_group_into_series_whatever_the_pages() -> None:
@@ -75,11 +72,11 @@ def test_special_values_join_their_series_with_exact_bits() -> None:
     assert series.labels == (("__name__", "m"), ("job", "j"))
     values = [v for _, v in series.samples]
     assert [t for t, _ in series.samples] == [1, 2, 3, 4, 5, 6, 7]
-    assert bits(values[0]) == 0x7FF8000000000001
-    assert bits(values[1]) == STALE_NAN_BITS
+    assert float_bits(values[0]) == 0x7FF8000000000001
+    assert float_bits(values[1]) == STALE_NAN_BITS
     assert values[2] == 1.5 and values[3] == math.inf and values[4] == -math.inf
-    assert bits(values[5]) == 0x7FF8000000000123
-    assert bits(values[6]) == 0  # an ordinary 0.0 after specials stays 0.0
+    assert float_bits(values[5]) == 0x7FF8000000000123
+    assert float_bits(values[6]) == 0  # an ordinary 0.0 after specials stays 0.0
 
 
 def test_doubles_parse_losslessly() -> None:
@@ -87,7 +84,7 @@ def test_doubles_parse_losslessly() -> None:
     texts = ["0.1", "1e-300", "5e-324", "1.7976931348623157e+308", "-0.0", "1.0E-5", "123456789012345680000.0"]
     builder.add(flat([["m", t, str(i)] for i, t in enumerate(texts)]))
     (series,) = builder.series()
-    assert [bits(v) for _, v in series.samples] == [bits(float(t)) for t in texts]
+    assert [float_bits(v) for _, v in series.samples] == [float_bits(float(t)) for t in texts]
 
 
 def test_foreign_columns_are_labels_verbatim() -> None:
@@ -131,7 +128,7 @@ def test_samples_response_round_trips() -> None:
     assert len(response.results) == 3
     first = response.results[0].timeseries[0]
     assert [(label.name, label.value) for label in first.labels] == [("__name__", "a"), ("job", "x")]
-    assert bits(first.samples[1].value) == STALE_NAN_BITS
+    assert float_bits(first.samples[1].value) == STALE_NAN_BITS
     assert response.results[2].timeseries[0].samples[0].timestamp == -5
     assert not response.results[1].timeseries
 

@@ -29,9 +29,10 @@ from connector.config import Settings
 from connector.prom import snappy
 from connector.prom.write_codec import MAX_SAMPLES_PER_REQUEST, MAX_SERIES_PER_REQUEST
 from connector.server import MAX_WIRE_BODY_BYTES
+from tests.doors import Answer, Door, http_api_event, invoke, serving
 from tests.helpers import STALE_NAN, WRITE_HEADERS, basic_auth, write_body
 from tests.robustness import wire
-from tests.robustness.conftest import KEY_ID, SECRET, Answer, Door, http_api_event, invoke, serving
+from tests.store_fixtures import KEY_ID, SECRET
 
 AUTH = {"Authorization": basic_auth(KEY_ID, SECRET)}
 HEADERS = {**WRITE_HEADERS, **AUTH}

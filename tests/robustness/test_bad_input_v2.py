@@ -17,9 +17,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from connector.prom import snappy
+from tests.doors import Answer, Door
 from tests.helpers import STALE_NAN, WRITE_V2_HEADERS
 from tests.robustness import wire
-from tests.robustness.conftest import Answer, Door
 from tests.robustness.test_bad_input import (
     AUTH,
     FUZZ,

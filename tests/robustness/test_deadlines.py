@@ -17,18 +17,11 @@ from connector import handler as lambda_module
 from connector.app import Connector
 from connector.config import Settings
 from connector.http import Request, Response
+from connector.invoke import LambdaContext
 from emulator.server import EmbeddedTimestream
+from tests.doors import http_api_event, invoke, lambda_with
 from tests.helpers import WRITE_HEADERS, basic_auth, write_body
-from tests.robustness.conftest import (
-    DATABASE,
-    KEY_ID,
-    SECRET,
-    TABLE,
-    FakeLambdaContext,
-    http_api_event,
-    invoke,
-    lambda_with,
-)
+from tests.store_fixtures import DATABASE, KEY_ID, SECRET, TABLE
 
 AUTH = {"Authorization": basic_auth(KEY_ID, SECRET)}
 LAMBDA_REMAINING_MS = 3000
@@ -67,7 +60,7 @@ def test_the_request_deadline_is_the_lambda_remaining_time_minus_a_margin() -> N
     with lambda_with(spy):  # type: ignore[arg-type]
         for remaining_ms in (10_000, 3_000, 900):
             before = time.monotonic()
-            invoke(http_api_event("POST", "/write", {}, b""), FakeLambdaContext(remaining_ms))
+            invoke(http_api_event("POST", "/write", {}, b""), LambdaContext(remaining_ms / 1000))
             deadline = spy.requests[-1].deadline
             assert deadline is not None
             expected = before + max(0.0, remaining_ms / 1000 - MARGIN)
@@ -93,7 +86,7 @@ def test_a_hanging_store_gets_a_5xx_before_the_lambda_times_out(store: EmbeddedT
     settings = store_settings(store, call_timeout=4.0, max_attempts=4)  # 4 s per call > 3 s left
     with lambda_with(Connector(settings)):
         started = time.monotonic()
-        answer = invoke(write_event(series_count), FakeLambdaContext(LAMBDA_REMAINING_MS))
+        answer = invoke(write_event(series_count), LambdaContext(LAMBDA_REMAINING_MS / 1000))
         elapsed = time.monotonic() - started
     assert answer.status in (502, 503, 504), answer.text
     assert answer.headers.get("retry-after") and answer.text.strip()
@@ -127,7 +120,7 @@ def test_retries_stop_at_the_deadline_and_none_start_after_the_answer(
     with lambda_with(Connector(store_settings(store, max_attempts=20))):
         calls_before = write_calls(store)
         started = time.monotonic()
-        answer = invoke(write_event(series_count), FakeLambdaContext(remaining_ms))
+        answer = invoke(write_event(series_count), LambdaContext(remaining_ms / 1000))
         elapsed = time.monotonic() - started
         calls_at_answer = write_calls(store)
         time.sleep(1.0)
@@ -145,7 +138,7 @@ def test_timed_out_calls_are_retried_only_while_the_deadline_allows(store: Embed
     with lambda_with(Connector(settings)):
         calls_before = write_calls(store)
         started = time.monotonic()
-        answer = invoke(write_event(5), FakeLambdaContext(LAMBDA_REMAINING_MS))
+        answer = invoke(write_event(5), LambdaContext(LAMBDA_REMAINING_MS / 1000))
         elapsed = time.monotonic() - started
     attempts = write_calls(store) - calls_before
     assert answer.status in (502, 503, 504), answer.text
@@ -156,6 +149,6 @@ def test_timed_out_calls_are_retried_only_while_the_deadline_allows(store: Embed
 def test_no_time_left_is_an_immediate_504_not_a_crash(store: EmbeddedTimestream) -> None:
     with lambda_with(Connector(store_settings(store))):
         started = time.monotonic()
-        answer = invoke(write_event(300), FakeLambdaContext(500))  # less than the margin
+        answer = invoke(write_event(300), LambdaContext(0.5))  # less than the margin
     assert answer.status == 504 and answer.headers.get("retry-after"), answer.text
     assert time.monotonic() - started < 0.5

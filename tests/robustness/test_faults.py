@@ -23,9 +23,10 @@ from botocore.exceptions import ReadTimeoutError
 from connector.config import Settings
 from emulator.server import EmbeddedTimestream
 from emulator.testing import boto3_clients, make_record
+from tests.doors import Answer, Door
 from tests.helpers import STALE_NAN, WRITE_HEADERS, basic_auth, float_bits, write_body
 from tests.integration.test_write import stored_samples
-from tests.robustness.conftest import DATABASE, KEY_ID, SECRET, TABLE, Answer, Door, store_settings
+from tests.store_fixtures import DATABASE, KEY_ID, SECRET, TABLE, store_settings
 
 AUTH = {"Authorization": basic_auth(KEY_ID, SECRET)}
 BATCHES = 30

@@ -21,22 +21,9 @@ from connector.timestream.clients import ClientCache
 from emulator.server import EmbeddedTimestream
 from emulator.testing import boto3_clients, make_record
 from prompb import remote_pb2, types_pb2
-from tests.helpers import WRITE_HEADERS, basic_auth, write_body
-from tests.robustness.conftest import (
-    DATABASE,
-    KEY_ID,
-    OTHER_KEY_ID,
-    OTHER_SECRET,
-    SECRET,
-    TABLE,
-    Answer,
-    Door,
-    LogCapture,
-    http_api_event,
-    invoke,
-    lambda_with,
-    serving,
-)
+from tests.doors import Answer, Door, http_api_event, invoke, lambda_with, serving
+from tests.helpers import WRITE_HEADERS, LogCapture, basic_auth, write_body
+from tests.store_fixtures import DATABASE, KEY_ID, OTHER_KEY_ID, OTHER_SECRET, SECRET, TABLE
 
 OTHER_TABLE = "other_tenant"
 OTHER_DATABASE = "otherdb"
