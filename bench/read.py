@@ -75,7 +75,7 @@ from connector.prom import read_codec, snappy
 from connector.prom.chunked import crc32c
 from connector.prom.matchers import Matcher
 from connector.prom.series import Series
-from connector.timestream import pages, query, schema
+from connector.timestream import pages, query, schema, series_key
 from connector.timestream.clients import ClientCache
 from connector.timestream.columns import TableColumns
 from connector.timestream.read_sql import TimeRange, clamp, selection, statement
@@ -631,8 +631,7 @@ def canned_pages(data: DataSet) -> tuple[list[bytes], Any]:
     columns = TableColumns(dimensions, True, dimensions | {"measure_name", "time", "measure_value::double"})
     stmt = statement(DATABASE, TABLE, columns, TRUE, TimeRange(data.first_ms, data.last_ms), samples=True)
     layout = stmt.layout
-    names = ["measure_name", *([schema.NAME_DIMENSION] if layout.has_name else []), *layout.labels]
-    types = ["VARCHAR"] * len(names)
+    names, types = ["_col0"], ["VARCHAR"]  # the series key
     if layout.has_special:
         names.append(schema.SPECIAL_DIMENSION)
         types.append("VARCHAR")
@@ -649,11 +648,8 @@ def canned_pages(data: DataSet) -> tuple[list[bytes], Any]:
 
     rows = []
     for r in records:
-        dims = dict(r.dimensions)
-        cells = [cell(r.measure_name)]
-        if layout.has_name:
-            cells.append(cell(dims.get(schema.NAME_DIMENSION)))
-        cells += [cell(dims.get(c)) for c in layout.labels]
+        dims = {**dict(r.dimensions), "measure_name": r.measure_name}
+        cells = [cell(series_key.encode([dims.get(c) for c in layout.key_columns]))]
         if layout.has_special:
             cells.append(cell(dims.get(schema.SPECIAL_DIMENSION)))
         cells += [cell(r.value), cell(str(r.time_ms))]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from connector.errors import BadRequest
 from connector.prom.matchers import Matcher, MatchType
-from connector.timestream import schema
+from connector.timestream import schema, series_key
 from connector.timestream.columns import DOUBLE_VALUE, MEASURE_NAME, TIME, TableColumns
 from connector.timestream.sql import (
     FALSE,
@@ -63,25 +63,24 @@ class TimeRange:
 
 @dataclass(frozen=True)
 class Layout:
-    """The columns a statement selects, in order: measure_name, [__name__], labels, [special, value, ms]."""
+    """The columns a statement selects, in order: the series key (``series_key``), then for samples
+    [special value], the value and the time in milliseconds."""
 
-    labels: tuple[str, ...]
+    labels: tuple[str, ...]  # the label columns the key holds, after measure_name and [__name__]
     has_name: bool
     has_special: bool
     samples: bool
 
     @property
-    def key_width(self) -> int:
-        """Cells that identify a series: the measure name, the true name if present, the labels."""
-        return 1 + self.has_name + len(self.labels)
+    def key_columns(self) -> tuple[str, ...]:
+        return (MEASURE_NAME, *([schema.NAME_DIMENSION] if self.has_name else []), *self.labels)
 
     @property
     def width(self) -> int:
-        return self.key_width + (self.has_special + 2 if self.samples else 0)
+        return 1 + (self.has_special + 2 if self.samples else 0)
 
     def columns(self) -> tuple[Expr, ...]:
-        names = [MEASURE_NAME, *([schema.NAME_DIMENSION] if self.has_name else []), *self.labels]
-        selected: list[Expr] = [Ident(name) for name in names]
+        selected: list[Expr] = [series_key.key_expression(self.key_columns)]
         if self.samples:
             if self.has_special:
                 selected.append(Ident(schema.SPECIAL_DIMENSION))

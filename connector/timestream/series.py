@@ -1,10 +1,9 @@
 """Query rows to Prometheus series: grouped in one pass whatever the page or slice boundaries.
 
-Rows arrive in no particular order and pages split series anywhere, so rows are grouped by the
-tuple of their key cells (measure name, true name, labels: the first cells of every row, see
-``read_sql.Layout``). Times and values stay text until a series is complete, then convert in bulk;
-each series is sorted once at the end. Rows carrying ``__special_value__`` join the series of the
-same labels: it is a value, not a label.
+Rows arrive in no particular order and pages split series anywhere, so rows are grouped by their
+series key (``series_key``: one cell naming the measure, true name and labels). Times and values
+stay text until a series is complete, then convert in bulk; each series is sorted once at the end.
+Rows carrying ``__special_value__`` join the series of the same labels: it is a value, not a label.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import operator
 from collections.abc import Sequence
 
 from connector.prom.series import Labels, Sample, Series
-from connector.timestream import schema
+from connector.timestream import schema, series_key
 from connector.timestream.read_sql import Layout
 
 
@@ -33,54 +32,47 @@ class SeriesBuilder:
         self.layout = layout
         self._names = [column_label(c) for c in layout.labels]
         # Per series key: its time and value texts, in arrival order.
-        self._groups: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
+        self._groups: dict[str, tuple[list[str], list[str]]] = {}
         # Per series key with special values: time text -> special text (rare, so kept apart).
-        self._specials: dict[tuple[str, ...], dict[str, str]] = {}
+        self._specials: dict[str, dict[str, str]] = {}
         self.samples = 0
-        self.label_chars = 0  # size of the label cells of the series seen, for response size estimates
+        self.label_chars = 0  # size of the keys of the series seen, for response size estimates
 
     @property
     def series_count(self) -> int:
         return len(self._groups)
 
     def add(self, cells: Sequence[str]) -> None:
-        """Rows of one page: ``layout.width`` cells each."""
+        """Rows of one page: ``layout.width`` cells each, the series key first."""
         if not cells:
             return
-        layout, width = self.layout, self.layout.width
-        keys = self._keys(cells)
-        groups = self._groups
+        layout, width, groups = self.layout, self.layout.width, self._groups
+        keys = cells[::width]
         if not layout.samples:
             for key in keys:
                 if key not in groups:
                     groups[key] = ([], [])
-                    self.label_chars += sum(map(len, key))
+                    self.label_chars += len(key)
             return
-        at = layout.key_width + layout.has_special
+        at = 1 + layout.has_special
         values, times = cells[at::width], cells[at + 1 :: width]
         for key, time_text, value in zip(keys, times, values, strict=True):
             group = groups.get(key)
             if group is None:
                 group = groups[key] = ([], [])
-                self.label_chars += sum(map(len, key))
+                self.label_chars += len(key)
             group[0].append(time_text)
             group[1].append(value)
         if layout.has_special:
-            self._add_specials(keys, times, cells[at - 1 :: width])
+            self._add_specials(keys, times, cells[1::width])
         self.samples += len(keys)
 
-    def _add_specials(self, keys: list[tuple[str, ...]], times: Sequence[str], specials: Sequence[str]) -> None:
+    def _add_specials(self, keys: Sequence[str], times: Sequence[str], specials: Sequence[str]) -> None:
         if not any(specials):
             return
         for key, time_text, special in zip(keys, times, specials, strict=True):
             if special:
                 self._specials.setdefault(key, {})[time_text] = special
-
-    def _keys(self, cells: Sequence[str]) -> list[tuple[str, ...]]:
-        width, key_width = self.layout.width, self.layout.key_width
-        if key_width == 1:
-            return [(cell,) for cell in cells[::width]]
-        return list(zip(*(cells[i::width] for i in range(key_width)), strict=True))
 
     def series(self) -> list[Series]:
         """Every series, sorted by labels, samples ascending by time."""
@@ -94,13 +86,16 @@ class SeriesBuilder:
                 merged[labels] = samples
         return [Series(labels, merged[labels]) for labels in sorted(merged)]
 
-    def _labels(self, key: tuple[str, ...]) -> Labels:
-        labels: dict[str, str] = {}
+    def _labels(self, key: str) -> Labels:
+        parts = series_key.decode(key)
+        if len(parts) != len(self.layout.key_columns):
+            raise ValueError(f"a series key has {len(parts)} parts for {len(self.layout.key_columns)} columns")
         has_name = self.layout.has_name
-        name = (key[1] if has_name else "") or key[0]
+        labels: dict[str, str] = {}
+        name = (parts[1] if has_name else "") or parts[0]
         if name:
             labels["__name__"] = name
-        for label, value in zip(self._names, key[1 + has_name :], strict=True):
+        for label, value in zip(self._names, parts[1 + has_name :], strict=True):
             if value and label not in labels:  # NULL and "" are the absent label
                 labels[label] = value
         return tuple(sorted(labels.items()))

@@ -58,7 +58,7 @@ class Bool:
 
 TRUE, FALSE = Bool(True), Bool(False)
 
-Function = Literal["coalesce", "from_milliseconds", "to_milliseconds", "regexp_like"]
+Function = Literal["coalesce", "from_milliseconds", "to_milliseconds", "regexp_like", "replace"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,16 @@ class FunctionCall:
 
     def sql(self) -> str:
         return f"{self.function}({', '.join(arg.sql() for arg in self.args)})"
+
+
+@dataclass(frozen=True)
+class Concat:
+    """Text joined with ``||`` (NULL if any part is NULL, as in SQL)."""
+
+    parts: tuple[Expr, ...]
+
+    def sql(self) -> str:
+        return "(" + " || ".join(part.sql() for part in self.parts) + ")"
 
 
 @dataclass(frozen=True)
@@ -134,7 +144,7 @@ class Or:
         return " OR ".join(f"({item.sql()})" for item in self.items) if self.items else "FALSE"
 
 
-Expr = Ident | Text | Int | Bool | FunctionCall | Compare | InList | IsNull | Between | Not | And | Or
+Expr = Ident | Text | Int | Bool | FunctionCall | Concat | Compare | InList | IsNull | Between | Not | And | Or
 
 
 def conjunction(items: Iterable[Expr]) -> Expr:

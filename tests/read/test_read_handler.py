@@ -27,7 +27,7 @@ COLUMNS = [
     ["measure_value::double", "double", "MEASURE_VALUE"],
 ]
 IDENTITY = Identity("AKIDSCRIPTED", "secret")
-LAYOUT = ["measure_name", "job", "measure_value::double", "_col3"]
+LAYOUT = ["_col0", "measure_value::double", "_col2"]  # the series key, the value, the time
 
 
 class Table:
@@ -78,7 +78,7 @@ def handler(table: Table, limit: int | None = None) -> ReadHandler:
 
 
 def rows(count: int, rng: random.Random, start: int = 0) -> list[list[str | None]]:
-    return [["m", "j", repr(rng.random()), str(start + i)] for i in range(count)]
+    return [["m|j", repr(rng.random()), str(start + i)] for i in range(count)]
 
 
 def results(response: Any) -> Any:
@@ -111,12 +111,10 @@ def test_queries_that_cannot_match_never_reach_timestream() -> None:
 
 
 def test_a_column_newer_than_the_cached_list_is_noticed_and_used() -> None:
-    env_layout = ["measure_name", "env", "job", "measure_value::double", "_col4"]
-
     def answer(text: str) -> list[dict[str, Any]]:
-        if '"env"' in text:
-            return [page([["m", "prod", "j", "1.5", "7"]], None, env_layout)]
-        return [page([["m", "j", "1.5", "7"]], None, LAYOUT)]
+        if '"env"' in text:  # the key holds measure_name|env|job
+            return [page([["m|prod|j", "1.5", "7"]], None, LAYOUT)]
+        return [page([["m|j", "1.5", "7"]], None, LAYOUT)]
 
     table = Table(answer, [*COLUMNS, ["env", "varchar", "DIMENSION"]])
     reader = handler(table)
@@ -129,8 +127,8 @@ def test_a_column_newer_than_the_cached_list_is_noticed_and_used() -> None:
 
 def test_results_keep_query_order() -> None:
     answers = {
-        "'a'": [page([["a", "j", "1.0", "1"]], None, LAYOUT)],
-        "'b'": [page([["b", "", "2.0", "2"]], None, LAYOUT)],
+        "'a'": [page([["a|j", "1.0", "1"]], None, LAYOUT)],
+        "'b'": [page([["b|", "2.0", "2"]], None, LAYOUT)],
     }
     table = Table(lambda text: next(v for k, v in answers.items() if k in text))
     response = handler(table).handle(
@@ -143,11 +141,10 @@ def test_results_keep_query_order() -> None:
 
 
 def test_a_series_look_up_reads_labels_only_and_returns_series_without_samples() -> None:
-    lookup_layout = ["measure_name", "job"]
-    table = Table(lambda _: [page([["up", "a"], ["up", "b"]], None, lookup_layout)])
+    table = Table(lambda _: [page([["up|a"], ["up|b"]], None, ["_col0"])])
     response = handler(table).handle(request(([(0, "__name__", "up")], 0, 10), func="series"), IDENTITY, deadline())
     (statement,) = table.data_statements
-    assert statement.startswith('SELECT DISTINCT "measure_name", "job" FROM') and "to_milliseconds" not in statement
+    assert statement.startswith("SELECT DISTINCT (") and "to_milliseconds" not in statement
     timeseries = results(response)[0].timeseries
     assert [[(lb.name, lb.value) for lb in ts.labels] for ts in timeseries] == [
         [("__name__", "up"), ("job", "a")],
@@ -164,7 +161,7 @@ def test_a_selection_that_returned_many_rows_is_read_next_time_in_concurrent_sli
         high = int(text.split("from_milliseconds(")[2].split(")")[0])
         inclusive = "BETWEEN" in text
         times = range(low, min(high + inclusive, span))
-        cells = [["m", "j", str(t * 0.5), str(t)] for t in times]
+        cells = [["m|j", str(t * 0.5), str(t)] for t in times]
         return [
             page(cells[i : i + 50_000], None if i + 50_000 >= len(cells) else f"t{i}", LAYOUT)
             for i in range(0, max(len(cells), 1), 50_000)

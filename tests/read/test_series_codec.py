@@ -26,9 +26,14 @@ def layout(*labels: str, name: bool = False, special: bool = True) -> Layout:
     return Layout(labels, has_name=name, has_special=special, samples=True)
 
 
+def key(*parts: str | None) -> str:
+    """A series key as Timestream builds it (values here hold no ``|`` or ``\\``); NULL is ""."""
+    return "|".join(part or "" for part in parts)
+
+
 def row(name: str, labels: list[str | None], special: str | None, t: int, v: str) -> list[str]:
-    """Cells for ``layout(*labels)`` (special column included); NULL arrives as ""."""
-    return [name, *(x or "" for x in labels), special or "", v, str(t)]
+    """Cells for ``layout(*labels)`` (special column included)."""
+    return [key(name, *labels), special or "", v, str(t)]
 
 
 def flat(rows: list[list[str]]) -> list[str]:
@@ -82,14 +87,14 @@ def test_special_values_join_their_series_with_exact_bits() -> None:
 def test_doubles_parse_losslessly() -> None:
     builder = SeriesBuilder(layout(special=False))
     texts = ["0.1", "1e-300", "5e-324", "1.7976931348623157e+308", "-0.0", "1.0E-5", "123456789012345680000.0"]
-    builder.add(flat([["m", t, str(i)] for i, t in enumerate(texts)]))
+    builder.add(flat([["m", t, str(i)] for i, t in enumerate(texts)]))  # a key of the measure name alone
     (series,) = builder.series()
     assert [float_bits(v) for _, v in series.samples] == [float_bits(float(t)) for t in texts]
 
 
 def test_foreign_columns_are_labels_verbatim() -> None:
     builder = SeriesBuilder(layout("__u_zz", "job", special=False))
-    builder.add(["m", "a", "", "1.0", "1"])
+    builder.add([key("m", "a", ""), "1.0", "1"])
     assert builder.series()[0].labels == (("__name__", "m"), ("__u_zz", "a"))  # "" is the absent label
 
 
@@ -97,9 +102,9 @@ def test_true_names_come_from_the_name_column_and_merge_across_measures() -> Non
     builder = SeriesBuilder(layout("job", name=True, special=False))
     builder.add(
         [
-            *["a_b", "a:b", "j", "1.0", "2"],
-            *["a:b", "", "j", "2.0", "1"],  # the same series, stored by another writer
-            *["a_b", "", "j", "3.0", "1"],
+            *[key("a_b", "a:b", "j"), "1.0", "2"],
+            *[key("a:b", "", "j"), "2.0", "1"],  # the same series, stored by another writer
+            *[key("a_b", "", "j"), "3.0", "1"],
         ]
     )
     assert [(s.labels, s.samples) for s in builder.series()] == [
@@ -110,7 +115,7 @@ def test_true_names_come_from_the_name_column_and_merge_across_measures() -> Non
 
 def test_a_look_up_builds_series_without_samples() -> None:
     builder = SeriesBuilder(Layout(("job",), has_name=False, has_special=False, samples=False))
-    builder.add(["up", "a", "up", "b", "up", "a"])
+    builder.add([key("up", "a"), key("up", "b"), key("up", "a")])
     assert [(s.labels, s.samples) for s in builder.series()] == [
         ((("__name__", "up"), ("job", "a")), []),
         ((("__name__", "up"), ("job", "b")), []),

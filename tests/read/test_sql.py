@@ -110,20 +110,25 @@ def test_metric_name_with_stand_in_measure_names() -> None:
     assert cond(RE, "__name__", "up.+", OURS).startswith(f"regexp_like({name}, ")
 
 
+def key_of(*columns: str) -> str:
+    parts = [f"replace(replace(coalesce(\"{c}\", ''), '\\', '\\\\'), '|', '\\p')" for c in columns]
+    return "(" + " || '|' || ".join(parts) + ")"
+
+
 def test_full_statement() -> None:
     where = selection(OURS, [Matcher.create(EQ, "job", "x")])
     query = statement("db", "tbl", OURS, where, TimeRange(1000, 2000), samples=True).text
+    key = key_of("measure_name", "__name__", "__l___meta", "instance", "job")
     assert query == (
-        'SELECT "measure_name", "__name__", "__l___meta", "instance", "job", "__special_value__", '
-        '"measure_value::double", to_milliseconds("time") FROM "db"."tbl" WHERE '
+        f'SELECT {key}, "__special_value__", "measure_value::double", to_milliseconds("time") FROM "db"."tbl" WHERE '
         '("time" BETWEEN from_milliseconds(1000) AND from_milliseconds(2000)) AND '
         '("measure_value::double" IS NOT NULL) AND ("job" = \'x\')'
     )
 
 
-def test_series_look_up_selects_distinct_labels_only() -> None:
+def test_series_look_up_selects_distinct_keys_only() -> None:
     query = statement("db", "tbl", PLAIN, selection(PLAIN, []), TimeRange(0, 5), samples=False).text
-    assert query.startswith('SELECT DISTINCT "measure_name", "instance", "job" FROM "db"."tbl" WHERE ')
+    assert query.startswith(f'SELECT DISTINCT {key_of("measure_name", "instance", "job")} FROM "db"."tbl" WHERE ')
     assert "measure_value::double" in query and "to_milliseconds" not in query
 
 
