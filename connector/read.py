@@ -1,49 +1,40 @@
 """Remote read: ``ReadRequest`` -> SQL per query (time slices for large answers) -> series -> answer.
 
-The answer is SAMPLES or streamed XOR chunks, whichever the client lists first. Either must fit
-what the front door can return (Lambda: 6 MB after base64, so about 4.5 MB of body; the local
-server allows more): a larger answer is refused with 413 naming the limit and the query, never
-truncated, because Prometheus shows the body to the user and a shortened series is wrong data.
-
-Statements name the table's columns, so the column list decides which labels come back. Each
-request confirms the cached list with a ``DESCRIBE`` running beside its first query; a query
-whose statement the fresh list changes runs again (rare: only when a label name is new).
+The answer is SAMPLES or streamed XOR chunks, whichever the client lists first (``read_answer``
+keeps it within the size the front door can return). Statements name the table's columns, so the
+column list decides which labels come back: each request starts with the cached list and confirms
+it with a ``DESCRIBE`` running beside its first query; a query whose statement the fresh list
+changes is read again (rare: only when a label name is new).
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
-from collections.abc import Hashable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from connector import metrics
 from connector.auth import Identity
 from connector.config import Settings
-from connector.errors import HTTPError, PayloadTooLarge
+from connector.errors import HTTPError
 from connector.http import Request, Response
 from connector.log import logger
 from connector.prom import read_codec
 from connector.prom.matchers import Matcher
 from connector.prom.series import Series
+from connector.read_answer import ReadAnswer
 from connector.timestream import query
 from connector.timestream.clients import ClientCache
-from connector.timestream.columns import ColumnCache, TableColumns
+from connector.timestream.columns import ColumnCache, RequestColumns, TableColumns
 from connector.timestream.pages import Page
 from connector.timestream.read_sql import FALSE, clamp, selection, statement
 from connector.timestream.series import SeriesBuilder
 from connector.timestream.slices import SlicePlanner
-from connector.timestream.statuses import deadline_error
 
 if TYPE_CHECKING:
     from mypy_boto3_timestream_query import TimestreamQueryClient
-
-# Encoded bytes per sample, at most, for early size estimates: SAMPLES before snappy (tags, double,
-# varint time), XOR chunks for values that differ in most bits.
-_BYTES_PER_SAMPLE = {read_codec.SAMPLES: 18, read_codec.STREAMED_XOR_CHUNKS: 10}
 
 
 @dataclass(frozen=True)
@@ -57,15 +48,6 @@ class ReadQuery:
     def __str__(self) -> str:
         selector = ", ".join(str(m) for m in self.matchers)
         return f"query {self.index + 1} {{{selector[:300]}}} from {self.start_ms} to {self.end_ms} ms"
-
-
-@dataclass
-class _Answer:
-    """One query's series, the column list they were read with, and what Timestream metered for them."""
-
-    series: list[Series]
-    columns: TableColumns | None
-    cost: _Cost | None = None
 
 
 class _Cost:
@@ -86,6 +68,18 @@ class _Cost:
         return sum(metered for _, metered in self._by_query.values())
 
 
+@dataclass
+class _Run:
+    """One request on its way: its client, its column list, its deadline and the answer being built."""
+
+    client: TimestreamQueryClient
+    columns: RequestColumns
+    deadline: float
+    answer: ReadAnswer
+    used: list[TableColumns]  # the column list each query was read with
+    costs: list[_Cost]
+
+
 class ReadHandler:
     """Answers remote-read requests; keeps the column cache, slice planner and query pools."""
 
@@ -101,84 +95,70 @@ class ReadHandler:
     def handle(self, request: Request, identity: Identity, deadline: float) -> Response:
         started = time.monotonic()
         message = read_codec.decode_read_request(request.headers, request.body, self.settings.max_body_bytes)
-        response_type = read_codec.negotiate(message.accepted_response_types)
+        answer = ReadAnswer(read_codec.negotiate(message.accepted_response_types), self.max_response_bytes)
         queries = [parse_query(i, q, _dot_all(request.headers)) for i, q in enumerate(message.queries)]
-        encoder = _Encoder(response_type, self.max_response_bytes)
-        answers: list[_Answer] = []
+        costs: list[_Cost] = []
         if queries:
-            client = self.clients.query_client(identity)
-            key = (identity, self.settings.database, self.settings.table)
-            fresh = self._describe_pool.submit(self.describe, client, deadline)
-            table = _Table(self.columns, key, fresh, deadline)
-            answers = [self._answer(client, table, q, deadline, encoder, answers) for q in queries]
-            answers = self._confirm(client, table, queries, answers, deadline, encoder)
-        results = [answer.series for answer in answers]
-        body = encoder.encode(results)
-        if len(body) > encoder.limit:
-            raise encoder.too_large(len(body), queries[-1] if len(queries) == 1 else None)
-        self._report(identity, queries, answers, body, response_type, time.monotonic() - started)
-        return Response(200, body, dict(encoder.headers))
+            run = self._start(identity, deadline, answer)
+            for read in queries:
+                self._read(run, read)
+            self._confirm(run, queries)
+            costs = run.costs
+        body = answer.encode()
+        if len(body) > answer.limit:
+            raise answer.too_large(len(body), queries[-1] if len(queries) == 1 else None)
+        self._report(identity, queries, answer, costs, body, time.monotonic() - started)
+        return Response(200, body, dict(answer.headers))
 
-    def _answer(
-        self,
-        client: TimestreamQueryClient,
-        table: _Table,
-        read: ReadQuery,
-        deadline: float,
-        encoder: _Encoder,
-        done: list[_Answer],
-    ) -> _Answer:
-        """One query's series from the columns at hand (the cached list, or the fresh one)."""
-        columns = table.current()
-        time_range = clamp(read.start_ms, read.end_ms)
-        where = selection(columns, read.matchers)
+    def _start(self, identity: Identity, deadline: float, answer: ReadAnswer) -> _Run:
+        client = self.clients.query_client(identity)
+        key = (identity, self.settings.database, self.settings.table)
+        fresh = self._describe_pool.submit(self.describe, client, deadline)
+        return _Run(client, RequestColumns(self.columns, key, fresh, deadline), deadline, answer, [], [])
+
+    def _read(self, run: _Run, read: ReadQuery) -> None:
+        """Answer ``read`` (the next query, or one read again) with the columns at hand."""
+        columns = run.columns.current()
+        series, cost = self._series(run, read, columns)
+        if read.index < len(run.answer.results):
+            run.answer.results[read.index], run.used[read.index], run.costs[read.index] = series, columns, cost
+        else:
+            run.answer.results.append(series)
+            run.used.append(columns)
+            run.costs.append(cost)
+
+    def _series(self, run: _Run, read: ReadQuery, columns: TableColumns) -> tuple[list[Series], _Cost]:
+        """The series of one query; a column Timestream says is missing means a stale list: read again."""
+        time_range, where, cost = clamp(read.start_ms, read.end_ms), selection(columns, read.matchers), _Cost()
         if time_range is None or where == FALSE:
-            return _Answer([], columns)
-        key = (table.key, where.sql(), read.lookup)
-        db, name = self.settings.database, self.settings.table
-        slices = self.slices.plan(key, time_range) if not read.lookup else [time_range]
-        statements = [statement(db, name, columns, where, s, samples=not read.lookup) for s in slices]
-        builder, cost = SeriesBuilder(statements[0].layout), _Cost()
-        budget = encoder.budget([a.series for a in done])
+            return [], cost
+        key = (run.columns.key, where.sql(), read.lookup)
+        slices = [time_range] if read.lookup else self.slices.plan(key, time_range)
+        db, table = self.settings.database, self.settings.table
+        statements = [statement(db, table, columns, where, s, samples=not read.lookup) for s in slices]
+        builder, budget = SeriesBuilder(statements[0].layout), run.answer.budget(read.index)
         try:
-            for page in self._pages(client, [s.text for s in statements], deadline):
+            for page in query.run_all(self._pool, run.client, [s.text for s in statements], run.deadline,
+                                      self.settings.max_attempts):  # fmt: skip
                 cost.observe(page)
                 builder.add(page.cells)
                 if budget.over(builder):
-                    raise encoder.too_large(budget.trial_bytes, read)
+                    raise run.answer.too_large(budget.trial_bytes, read)
         except query.MissingColumn as exc:
-            if table.confirmed() == columns:
+            fresh = run.columns.confirmed()
+            if fresh == columns:
                 raise HTTPError(f"Timestream reports a missing column after a refresh: {exc}", 500) from None
-            return self._answer(client, table, read, deadline, encoder, done)
+            return self._series(run, read, fresh)
         if not read.lookup:
             self.slices.observe(key, time_range, builder.samples)
-        return _Answer(builder.series(), columns, cost)
+        return builder.series(), cost
 
-    def _confirm(
-        self,
-        client: TimestreamQueryClient,
-        table: _Table,
-        queries: Sequence[ReadQuery],
-        answers: list[_Answer],
-        deadline: float,
-        encoder: _Encoder,
-    ) -> list[_Answer]:
-        """Answers re-read where the fresh column list changes their statement."""
-        fresh = table.confirmed()
-        confirmed: list[_Answer] = []
-        for read, answer in zip(queries, answers, strict=True):
-            if answer.columns is not None and _changes(answer.columns, fresh, read):
-                answer = self._answer(client, table, read, deadline, encoder, confirmed)
-            confirmed.append(answer)
-        return confirmed
-
-    def _pages(self, client: TimestreamQueryClient, texts: Sequence[str], deadline: float) -> Iterator[Page]:
-        """Every page of every statement; several statements run concurrently."""
-        attempts = self.settings.max_attempts
-        if len(texts) == 1:
-            yield from query.run(client, texts[0], deadline, attempts)
-            return
-        yield from _concurrent_pages(self._pool, client, texts, deadline, attempts)
+    def _confirm(self, run: _Run, queries: Sequence[ReadQuery]) -> None:
+        """Read again each query whose statement the fresh column list changes."""
+        fresh = run.columns.confirmed()
+        for read, used in zip(queries, list(run.used), strict=True):
+            if _changes(used, fresh, read):
+                self._read(run, read)
 
     def describe(self, client: TimestreamQueryClient, deadline: float) -> TableColumns:
         db, table = self.settings.database, self.settings.table
@@ -188,17 +168,16 @@ class ReadHandler:
         self,
         identity: Identity,
         queries: Sequence[ReadQuery],
-        answers: Sequence[_Answer],
+        answer: ReadAnswer,
+        costs: Sequence[_Cost],
         body: bytes,
-        response_type: int,
         seconds: float,
     ) -> None:
         """The ``remote read`` log line and the read metrics."""
-        costs = [a.cost for a in answers if a.cost is not None]
-        series = sum(len(a.series) for a in answers)
-        samples = sum(len(s.samples) for a in answers for s in a.series)
+        series = sum(len(result) for result in answer.results)
+        samples = sum(len(s.samples) for result in answer.results for s in result)
         scanned, metered = sum(c.scanned for c in costs), sum(c.metered for c in costs)
-        kind = read_codec.response_type_name(response_type)
+        kind = read_codec.response_type_name(answer.response_type)
         logger().info(
             "remote read",
             extra={
@@ -227,7 +206,7 @@ class ReadHandler:
 
 
 def _changes(used: TableColumns, fresh: TableColumns, read: ReadQuery) -> bool:
-    """Whether the fresh list gives ``read`` other SQL than the list it was answered with."""
+    """Whether the fresh list gives ``read`` other SQL than the list it was read with."""
     if used == fresh:
         return False
     return selection(used, read.matchers) != selection(fresh, read.matchers) or _layout(used) != _layout(fresh)
@@ -235,117 +214,6 @@ def _changes(used: TableColumns, fresh: TableColumns, read: ReadQuery) -> bool:
 
 def _layout(columns: TableColumns) -> tuple[object, ...]:
     return (columns.label_columns, columns.has_name, columns.has_special)
-
-
-class _Table:
-    """The column list of one request: cached to start at once, confirmed by a concurrent DESCRIBE."""
-
-    def __init__(self, cache: ColumnCache, key: Hashable, fresh: Future[TableColumns], deadline: float) -> None:
-        self.key, self._cache, self._fresh, self._deadline = key, cache, fresh, deadline
-        self._columns = cache.get(key)
-
-    def current(self) -> TableColumns:
-        """The cached list while the fresh one is on its way; the fresh one once known."""
-        return self._columns if self._columns is not None else self.confirmed()
-
-    def confirmed(self) -> TableColumns:
-        try:
-            columns = self._fresh.result(timeout=max(0.0, self._deadline - time.monotonic()))
-        except TimeoutError:
-            raise deadline_error("Timestream did not describe the table in time; retry") from None
-        if columns != self._columns:
-            self._cache.put(self.key, columns)
-            self._columns = columns
-        return columns
-
-
-_DONE = object()
-
-
-def _concurrent_pages(
-    pool: ThreadPoolExecutor, client: TimestreamQueryClient, texts: Sequence[str], deadline: float, attempts: int
-) -> Iterator[Page]:
-    """Pages of all ``texts`` as they arrive; the first failure ends the read and stops the rest."""
-    arrivals: queue.Queue[object] = queue.Queue()
-    stop = threading.Event()
-
-    def read(text: str) -> None:
-        try:
-            for page in query.run(client, text, deadline, attempts):
-                if stop.is_set():
-                    return  # leaving the loop closes the query, which cancels it
-                arrivals.put(page)
-        except BaseException as exc:  # handed to the reading thread, which raises it
-            arrivals.put(exc)
-        finally:
-            arrivals.put(_DONE)
-
-    for text in texts:
-        pool.submit(read, text)
-    running = len(texts)
-    try:
-        while running:
-            try:
-                item = arrivals.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise deadline_error("Timestream did not answer the query in time; retry or narrow it") from None
-            if item is _DONE:
-                running -= 1
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-
-
-class _Encoder:
-    """The chosen response type: how to encode it, its headers, its size limit."""
-
-    def __init__(self, response_type: int, limit: int) -> None:
-        self.response_type, self.limit = response_type, limit
-        self.headers = read_codec.headers(response_type)
-
-    def encode(self, results: Sequence[Sequence[Series]]) -> bytes:
-        return read_codec.encode(self.response_type, results)
-
-    def budget(self, done: Sequence[Sequence[Series]]) -> _Budget:
-        return _Budget(self, done)
-
-    def too_large(self, size: int, read: ReadQuery | None) -> PayloadTooLarge:
-        where = f" ({read})" if read is not None else ""
-        return PayloadTooLarge(
-            f"remote read answer{where} is at least {size} bytes, above the limit of {self.limit} bytes "
-            "(MAX_READ_RESPONSE_BYTES; AWS Lambda returns at most 6 MB after base64 encoding); "
-            "narrow the query: a shorter time range or more selective matchers"
-        )
-
-
-class _Budget:
-    """Stops reading once the answer certainly cannot fit, instead of after reading everything.
-
-    The encoded size is only known by encoding, so a trial encoding runs each time the raw
-    estimate doubles past the limit (amortised cost: at most one more full encoding). More rows
-    only add bytes, so a trial already over the limit means the final answer is too.
-    """
-
-    def __init__(self, encoder: _Encoder, done: Sequence[Sequence[Series]]) -> None:
-        self._encoder, self._done = encoder, done
-        self._next_check = encoder.limit
-        self._per_sample = _BYTES_PER_SAMPLE[encoder.response_type]
-        self._done_estimate = sum(self._estimate(len(s.samples), len(s.labels) * 16) for r in done for s in r)
-        self.trial_bytes = 0
-
-    def over(self, builder: SeriesBuilder) -> bool:
-        estimate = self._done_estimate + self._estimate(builder.samples, builder.label_chars)
-        if estimate < self._next_check:
-            return False
-        self._next_check *= 2
-        self.trial_bytes = len(self._encoder.encode([*self._done, builder.series()]))
-        return self.trial_bytes > self._encoder.limit
-
-    def _estimate(self, samples: int, label_chars: int) -> int:
-        return samples * self._per_sample + label_chars
 
 
 def parse_query(index: int, message: Any, dot_all: bool) -> ReadQuery:

@@ -11,9 +11,11 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from connector.timestream import schema
+from connector.timestream.statuses import deadline_error
 
 MEASURE_NAME = "measure_name"
 TIME = "time"
@@ -89,3 +91,26 @@ class ColumnCache:
             self._entries.move_to_end(key)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
+
+
+class RequestColumns:
+    """The column list of one request: the cached one to start at once, then the one a concurrent
+    ``DESCRIBE`` returns (``fresh``), which replaces it in the cache."""
+
+    def __init__(self, cache: ColumnCache, key: Hashable, fresh: Future[TableColumns], deadline: float) -> None:
+        self.key, self._cache, self._fresh, self._deadline = key, cache, fresh, deadline
+        self._columns = cache.get(key)
+
+    def current(self) -> TableColumns:
+        """The cached list while the fresh one is on its way; the fresh one once known."""
+        return self._columns if self._columns is not None else self.confirmed()
+
+    def confirmed(self) -> TableColumns:
+        try:
+            columns = self._fresh.result(timeout=max(0.0, self._deadline - time.monotonic()))
+        except TimeoutError:
+            raise deadline_error("Timestream did not describe the table in time; retry") from None
+        if columns != self._columns:
+            self._cache.put(self.key, columns)
+            self._columns = columns
+        return columns

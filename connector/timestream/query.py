@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 from connector.errors import HTTPError
@@ -99,3 +102,53 @@ def describe(
     for page in run(client, sql.describe(database, table), deadline, max_attempts):
         rows += [page.cells[i : i + page.width] for i in range(0, len(page.cells), page.width or 1)]
     return columns.from_describe(rows)
+
+
+def run_all(
+    pool: Executor, client: TimestreamQueryClient, texts: Sequence[str], deadline: float, max_attempts: int
+) -> Iterator[pages.Page]:
+    """Every page of every statement as it arrives, several statements at once in ``pool``.
+
+    The first failure ends the iteration and stops the others (their queries are cancelled).
+    """
+    if len(texts) == 1:
+        yield from run(client, texts[0], deadline, max_attempts)
+        return
+    arrivals: queue.Queue[object] = queue.Queue()
+    stop = threading.Event()
+
+    def read(text: str) -> None:
+        try:
+            for page in run(client, text, deadline, max_attempts):
+                if stop.is_set():
+                    return  # leaving the loop closes the query, which cancels it
+                arrivals.put(page)
+        except BaseException as exc:  # handed to the reading thread, which raises it
+            arrivals.put(exc)
+        finally:
+            arrivals.put(_DONE)
+
+    for text in texts:
+        pool.submit(read, text)
+    try:
+        yield from _arrived(arrivals, len(texts), deadline)
+    finally:
+        stop.set()
+
+
+_DONE = object()
+
+
+def _arrived(arrivals: queue.Queue[object], running: int, deadline: float) -> Iterator[pages.Page]:
+    while running:
+        try:
+            item = arrivals.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise deadline_error("Timestream did not answer the query in time; retry or narrow it") from None
+        if item is _DONE:
+            running -= 1
+        elif isinstance(item, BaseException):
+            raise item
+        else:
+            assert isinstance(item, pages.Page)
+            yield item

@@ -177,3 +177,22 @@ def test_a_selection_that_returned_many_rows_is_read_next_time_in_concurrent_sli
     assert results(first) == results(second)
     (series,) = results(second)[0].timeseries
     assert [s.timestamp for s in series.samples] == list(range(span))
+
+
+def test_the_size_limit_counts_the_queries_already_answered() -> None:
+    """Each query alone fits; together they do not, and the second stops early instead of reading on."""
+    rng = random.Random(2)
+    pages = {"'a'": [page(rows(500, rng), f"t{i}", LAYOUT) for i in range(40)] + [page(rows(500, rng), None, LAYOUT)]}
+    pages["'b'"] = [page(rows(500, rng), f"t{i}", LAYOUT) for i in range(40)] + [page(rows(500, rng), None, LAYOUT)]
+    one_alone = handler(Table(lambda text: pages["'a'"]), limit=1 << 30).handle(
+        request(([(0, "__name__", "a")], 0, 10**6)), IDENTITY, deadline()
+    )
+    limit = int(len(one_alone.body) * 1.5)
+    table = Table(lambda text: next(v for k, v in pages.items() if k in text))
+    with pytest.raises(PayloadTooLarge) as caught:
+        handler(table, limit=limit).handle(
+            request(([(0, "__name__", "a")], 0, 10**6), ([(0, "__name__", "b")], 0, 10**6)), IDENTITY, deadline()
+        )
+    assert f"limit of {limit} bytes" in caught.value.message and "query 2" in caught.value.message
+    second = next(s for s in table.data_statements if "'b'" in s)
+    assert len(table._pages[second]) > 10  # the second query stopped well before its last page
