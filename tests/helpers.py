@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import struct
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -51,6 +52,18 @@ def write_body(series: Iterable[tuple[Sequence[tuple[str, str]], Sequence[tuple[
 def captured_writes() -> list[Captured]:
     """The real remote-write requests Prometheus 2.42 sent, with their headers."""
     return captured.writes()
+
+
+def count_samples(expected: Counter[tuple[object, ...]], timeseries: Iterable[Any]) -> int:
+    """Count each sample of ``timeseries`` as (metric, other labels, time, value bits); the latest time."""
+    latest = 0
+    for series in timeseries:
+        labels = {label.name: label.value for label in series.labels}
+        metric = labels.pop("__name__")
+        for sample in series.samples:
+            expected[(metric, frozenset(labels.items()), sample.timestamp, float_bits(sample.value))] += 1
+            latest = max(latest, sample.timestamp)
+    return latest
 
 
 def float_bits(value: float) -> int:

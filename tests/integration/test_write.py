@@ -11,7 +11,7 @@ import pytest
 from connector.timestream import schema
 from emulator.server import EmbeddedTimestream
 from tests.doors import Door
-from tests.helpers import STALE_NAN, WRITE_HEADERS, basic_auth, captured_writes, float_bits, write_body
+from tests.helpers import STALE_NAN, WRITE_HEADERS, basic_auth, captured_writes, count_samples, float_bits, write_body
 from tests.store_fixtures import DATABASE, KEY_ID, OTHER_KEY_ID, SECRET, TABLE
 
 AUTH = {"Authorization": basic_auth(KEY_ID, SECRET)}
@@ -52,12 +52,7 @@ def test_every_captured_sample_becomes_exactly_one_record(server_door: Door, que
     for captured in captured_writes():
         answer = server_door("POST", "/write", {**captured.headers, **AUTH}, captured.body)
         assert answer.status == 204, answer.text
-        for series in captured.message().timeseries:
-            labels = {lab.name: lab.value for lab in series.labels}
-            metric = labels.pop("__name__")
-            for sample in series.samples:
-                expected[(metric, frozenset(labels.items()), sample.timestamp, float_bits(sample.value))] += 1
-                latest = max(latest, sample.timestamp)
+        latest = max(latest, count_samples(expected, captured.message().timeseries))
     assert sum(expected.values()) > 3000
     assert stored_samples(query, f"time <= from_milliseconds({latest})") == expected
 

@@ -31,6 +31,7 @@ from tests.helpers import (
     basic_auth,
     captured_metadata,
     captured_writes,
+    count_samples,
     float_bits,
     to_v2,
     v2_body,
@@ -77,12 +78,7 @@ def test_every_captured_sample_arrives_exactly_once(door: Door, query: Any, revi
         samples = sum(len(ts.samples) for ts in v1.timeseries)
         assert answer.status == 204, answer.text
         assert written(answer) == (samples, 0, 0)
-        for series in v1.timeseries:
-            labels = {lab.name: lab.value for lab in series.labels}
-            metric = labels.pop("__name__")
-            for sample in series.samples:
-                expected[(metric, frozenset(labels.items()), sample.timestamp, float_bits(sample.value))] += 1
-                latest = max(latest, sample.timestamp)
+        latest = max(latest, count_samples(expected, v1.timeseries))
     assert sum(expected.values()) > 3000
     assert stored_samples(query, f"time <= from_milliseconds({latest})") == expected
 
