@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 9201
 DATA ?= .data
 
-.PHONY: setup run test test-fast lint proto bench clean
+.PHONY: setup run test test-fast lint proto bench clean system-tools
 
 setup: $(STAMP)
 
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 run: setup
 	$(PY) -m connector serve --local --host $(HOST) --port $(PORT) --data $(DATA)
 
-test: setup
+test: setup sam-tools system-tools
 	$(PY) -m pytest -q
 
 test-fast: setup
@@ -34,6 +34,18 @@ lint: setup
 proto: setup
 	$(PY) -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto \
 		proto/prompb/types.proto proto/prompb/remote.proto proto/prompb/write/v2/types.proto
+
+# What pip cannot install: Prometheus and promtool (end-to-end and snippet tests) and Java (Timestream's
+# regex engine). Installed with apt when running as root; otherwise the tests that need them fail
+# naming the install command (SKIP_MISSING_TOOLS=1 skips them instead).
+system-tools:
+	@missing=""; \
+	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		pkill -x prometheus 2>/dev/null || true; \
+	fi
 
 bench: setup
 	$(PY) -m bench --write-results

@@ -147,20 +147,15 @@ def _check_series(
         rules.check_measure_name(measure_name, allow_colon)
     except RecordProblem as problem:
         return problem.reason, ""
-    # identity_key's JSON without the time and the closing bracket: "[[...], \"name\", "
+    # The identity's JSON without the time and the closing bracket: "[[...], \"name\", "
     return None, _KEY_ENCODER.encode([sorted(dict(dimensions).items()), measure_name])[:-1] + ", "
 
 
+# A record's identity is the digest of the JSON of [sorted dimensions, measure name, time in ns]
+# (dimension order does not matter), stored in hex in the hidden key column: keep the encoding, or
+# data written before a change would no longer match the records that rewrite it (``prepare``
+# builds the text in two parts).
 _KEY_ENCODER = json.JSONEncoder(ensure_ascii=False)  # exactly json.dumps(..., ensure_ascii=False), built once
-
-
-def identity_key(dimensions: dict[str, str], measure_name: str, time_ns: int) -> bytes:
-    """A fixed-size digest of the record identity (dimension order does not matter).
-
-    Stored in hex in the hidden key column: keep the encoding, or data written before a change
-    would no longer match the records that rewrite it (``prepare`` builds the same text in two parts).
-    """
-    return _digest(_KEY_ENCODER.encode([sorted(dimensions.items()), measure_name, time_ns]))
 
 
 def _digest(text: str) -> bytes:

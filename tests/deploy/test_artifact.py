@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.deploy.cfn import ROOT
+from tests.tools import missing
 
 pytestmark = pytest.mark.deploy
 
@@ -202,7 +203,7 @@ def store() -> Iterator[Any]:
 def test_handler_runs_from_the_artifact_alone_under_python313(x86_64: Path, store: Any, tmp_path: Path) -> None:
     python = find_python313()
     if python is None:
-        pytest.skip("no Python 3.13 here (set PYTHON313): the Lambda runtime's version is needed")
+        missing("Python 3.13 (the Lambda runtime's version)", "install it, or point PYTHON313 at one")
     assert EVENTS, "events/ is empty: run deploy/make_events.py"
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "AWS_REGION": "us-east-1",
@@ -270,7 +271,7 @@ def stored_rows(store: Any) -> int:
 def test_sam_build_makes_the_same_artifact(arm64: Path, tmp_path: Path) -> None:
     sam = ROOT / ".venv-sam" / "bin" / "sam"
     if not sam.exists():
-        pytest.skip("aws-sam-cli is not installed: `make sam-tools` (CI runs `make validate` first)")
+        missing("aws-sam-cli", "make sam-tools")
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_EC2_METADATA_DISABLED": "true",
            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
     build_dir = tmp_path / "build"

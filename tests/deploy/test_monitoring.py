@@ -16,6 +16,7 @@ import yaml
 
 from connector import metrics
 from tests.deploy import cfn
+from tests.tools import missing
 
 pytestmark = pytest.mark.deploy
 
@@ -149,7 +150,7 @@ def variant(tmp_path: Path, **defaults: str) -> Path:
 @pytest.mark.parametrize("on", ["true", "false"], ids=["monitoring-on", "monitoring-off"])
 def test_make_validate_is_clean_with_monitoring_on_and_off(on: str, tmp_path: Path) -> None:
     if not (cfn.ROOT / ".venv-sam" / "bin" / "sam").exists():
-        pytest.skip("aws-sam-cli is not installed: `make sam-tools` (CI runs `make validate` first)")
+        missing("aws-sam-cli", "make sam-tools")
     path = variant(tmp_path, CreateAlarms=on, CreateDashboard=on, AlarmTopicArn="arn:aws:sns:us-east-1:123456789012:t"
                    if on == "true" else "")
     run = subprocess.run(["make", "--no-print-directory", "validate", f"TEMPLATE={path}"], cwd=cfn.ROOT,

@@ -26,6 +26,7 @@ import yaml
 
 from tests.deploy.cfn import ROOT
 from tests.e2e.harness import free_port
+from tests.tools import missing
 
 pytestmark = pytest.mark.deploy
 
@@ -60,7 +61,7 @@ class Published:
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not SAM.exists():
-        pytest.skip("aws-sam-cli is not installed: `make sam-tools` (CI runs `make validate` first)")
+        missing("aws-sam-cli", "make sam-tools")
     port = free_port()
     log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -157,7 +158,7 @@ def test_serverless_repo_metadata_is_complete_and_uploaded(published: Published,
 
 def test_publish_without_a_bucket_says_how_to_call_it() -> None:
     if not SAM.exists():
-        pytest.skip("aws-sam-cli is not installed: `make sam-tools`")
+        missing("aws-sam-cli", "make sam-tools")
     run = subprocess.run(["make", "--no-print-directory", "-s", "publish", "BUCKET="], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode != 0

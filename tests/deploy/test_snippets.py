@@ -8,7 +8,6 @@ then checks it without the newer fields, so a field that exists in no version st
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 from connector.local import prometheus_snippet
 from tests.deploy.cfn import ROOT
 from tests.integration.serve_process import serving
+from tests.tools import missing
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -62,9 +62,7 @@ SNIPPETS = shown_snippets()
 def promtool() -> str:
     path = shutil.which("promtool")
     if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is missing: .ci/run installs Debian's prometheus, which ships it")
-        pytest.skip("no promtool on PATH: apt-get install -y prometheus")
+        missing("promtool", "apt-get install -y prometheus")
     return path
 
 

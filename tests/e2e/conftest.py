@@ -21,6 +21,7 @@ import pytest
 from connector.app import Connector
 from connector.config import Settings
 from connector.server import ConnectorServer
+from tests.tools import missing
 
 from .harness import Prometheus, PrometheusError, metric_sum, scalar_metrics
 from .target import ScrapeTarget
@@ -258,7 +259,7 @@ def _wait_for_remote_write(a: Prometheus, cut: float) -> dict[str, float]:
 @pytest.fixture(scope="session")
 def prometheus_run(backend: Backend, e2e_dir: Path) -> Iterator[PrometheusRun]:
     if shutil.which("prometheus") is None:
-        pytest.skip("no `prometheus` binary on PATH: install it (Debian: apt-get install -y prometheus)")
+        missing("prometheus", "apt-get install -y prometheus")
     target = ScrapeTarget().start()
     a = b = None
     diagnostics: Callable[[], str] | None = None

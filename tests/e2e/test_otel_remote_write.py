@@ -27,6 +27,7 @@ import pytest
 from connector.prom import snappy
 from connector.timestream import schema
 from prompb import remote_pb2, types_pb2
+from tests.tools import missing
 
 from .compare import show
 from .conftest import ACCESS_KEY_ID, DATABASE, SECRET_ACCESS_KEY, TABLE, Backend, running_connector
@@ -49,9 +50,7 @@ SeriesMap = dict[SeriesKey, list[tuple[int, str]]]
 def _run_client(endpoint: str, username: str, password: str) -> dict[str, Any]:
     probe = subprocess.run([sys.executable, "-c", f"import {OTEL_MODULE}"], capture_output=True, text=True, timeout=60)
     if probe.returncode != 0:
-        pytest.skip(
-            f"the OpenTelemetry remote-write exporter is not installed in {sys.executable}: pip install {OTEL_PINS}"
-        )
+        missing(f"the OpenTelemetry remote-write exporter in {sys.executable}", f"pip install {OTEL_PINS}")
     env = {**os.environ, "OTEL_E2E_USERNAME": username, "OTEL_E2E_PASSWORD": password}
     env.pop("OTEL_RESOURCE_ATTRIBUTES", None)
     done = subprocess.run([sys.executable, str(CLIENT), endpoint], capture_output=True, text=True, timeout=120, env=env)

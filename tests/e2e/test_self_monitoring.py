@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.integration.serve_process import serving
+from tests.tools import missing
 
 from .harness import Prometheus, scalar_metrics
 
@@ -42,7 +43,7 @@ def connector_metrics(url: str) -> dict[str, float]:
 
 def test_prometheus_scrapes_the_connector_and_uses_both_routes_with_the_printed_config(tmp_path: Path) -> None:
     if shutil.which("prometheus") is None:
-        pytest.skip("no `prometheus` binary on PATH: install it (Debian: apt-get install -y prometheus)")
+        missing("prometheus", "apt-get install -y prometheus")
     with serving(["--local"]) as served:
         host = served.url.removeprefix("http://")
         printed = yaml.safe_load(served.printed().split("Add to prometheus.yml:", 1)[1])

@@ -11,6 +11,7 @@ from connector.errors import BadRequest
 from connector.prom.matchers import Matcher, MatchType
 from connector.prom.regex import RegexError, compile_regex
 from tests.read.regex_engines import JAVA, java_find, re2_find
+from tests.tools import missing
 
 # (RE2 source, the same language in Python syntax): Python's fullmatch is the reference.
 CORPUS = [
@@ -136,8 +137,9 @@ UNICODE_CASES = {
 }
 
 
-@pytest.mark.skipif(JAVA is None, reason="no java on this machine")
 def test_emitted_patterns_match_like_go_on_java(tmp_path: Path) -> None:
+    if JAVA is None:
+        missing("java (Timestream's regex engine is Java's)", "apt-get install -y default-jre-headless")
     cases = _cases()
     pairs = [(pattern, s) for _, _, pattern, _ in cases for s in STRINGS]
     unicode_expected = []
@@ -152,6 +154,92 @@ def test_emitted_patterns_match_like_go_on_java(tmp_path: Path) -> None:
         assert not wrong, f"{source!r} (dot_all={dot_all}) as {pattern!r} disagrees on {wrong!r}"
     tail = found[len(cases) * len(STRINGS) :]
     assert [(g, s, t) for g, (_, s, t) in zip(tail, unicode_expected, strict=True)] == unicode_expected
+
+
+# RE2 sources whose emitted pattern must match like RE2 itself on Java (and on RE2): the reference
+# is DuckDB's RE2 running the source as Prometheus wraps it. Around \b, \B, Perl classes, (?i) and
+# \p{..}, where Java 17 reads a plain copy of the source differently (Unicode word characters for
+# \b, ASCII-only (?i) without UNICODE_CASE, and so on).
+ENGINE_CASES = [
+    r"\bfoo\b", r"foo\b", r"\bfoo", r"\b", r"\B", r"\B\B", r"\b\B", r"a\bb", r"a\Bb", r"a\b b", r"a \bb",
+    r"\Bx", r"x\B", r"\b_", r"-\b", r"\B-", r"[a-z -]*\b[a-z -]*", r"[ -~]*\bfoo\b[ -~]*", r"(?:\b|x)+",
+    r"(?:a\B)*", r"[\x00-\x7f]+\b", r"\bFOO|\bbar\B", r"\b[[:alnum:]]+\b", r"(?i)\bfoo\b",
+    r"\w+", r"\W+", r"\s+", r"\S+", r"\d+", r"\D+", r"[\w\s]+", r"[^\w]", r"[\W\d]+", r"[^\S]", r"[\D\d]",
+    r"(?i)\w+", r"(?i)\W", r"\pL+", r"\p{L}", r"\PL+", r"\p{Greek}+", r"\P{Greek}", r"\p{Lu}", r"\p{Nd}+",
+    r"[\p{Greek}a]+", r"[^\p{Greek}]", r"\p{Latin}+",
+    "(?i)é", "(?i)É", "(?i)k", "(?i)K", "(?i)\u212a", "(?i)s", "(?i)ß", "(?i)ǅ", "(?i)[a-zé]+", "(?i)\u03c3",
+    "(?i)[^k]", "(?i)[[:upper:]]", "(?i)ω", "(?i)\u2126", "(?i)[k-l]", "(?i)ǆ", "(?i)i", "(?i)\u0131", "(?i)İ",
+    "(?i)foo", "(?i)ΣΑΣ", "(?i)[^é]", "é", "É", r"(?i)\x{e9}", r"(?i)\Qé\E",
+    "(?m)^a$", "(?m)^[a-z]+$", "(?m)a$\n", "(?m)(?:a$\n)+",
+]  # fmt: skip
+ENGINE_TEXTS = [
+    "", "foo", "FOO", "bar", "é", "éfoo", "fooé", "é foo", "a b", "ab", "a-b", "a_b", "_", "-", "x", "xx",
+    " foo ", "É", "k", "K", "\u212a", "kK\u212a", "s", "S", "\u017f", "ß", "\u1e9e", "\u03c3", "ς", "Σ", "ΣΑΣ",
+    "\u03c3\u03b1ς", "\u03b1", "\u03b1\u03b2\u03b3", "Ω", "ω", "\u2126", "1", "123", "\u0661", "\u00a0",
+    "\u2028", "\u3000", "\t", "\x0b",
+    "\r", "\n", "a\u0301", "\u0301", "ǅ", "ǆ", "Ǆ", "abc", "ABC", "aéb", "foo\u03b1", "a\nb", "a\r\nb", "a\n",
+    "i", "I", "\u0131", "İ", "l", "L", "😀", "foo bar", "a1_Z", "fooÉ", "foo-bar",
+]  # fmt: skip
+# The reference's own answers, written out: RE2 as Go runs it for Prometheus.
+ENGINE_SPOT_CHECKS = [
+    (r"é\b", "é", False), (r"\bé", "é", False), (r"foo\b", "fooé", False), (r"foo\bé", "fooé", True),
+    (r"\w", "é", False), (r"\W", "é", True), (r"\d", "\u0661", False), (r"\s", "\u00a0", False),
+    (r"\s", "\x0b", False), (r"\S", "\u3000", True), ("(?i)é", "É", True), ("(?i)k", "\u212a", True),
+    ("(?i)s", "\u017f", True), ("(?i)i", "\u0131", False), (r"\pL", "é", True), (r"\p{Greek}", "\u03b1", True),
+    (r"\p{Greek}", "a", False), ("(?i)ß", "\u1e9e", True), ("(?i)\u03c3", "ς", True),
+]  # fmt: skip
+# Constructs whose exact meaning Java cannot be given in a pattern RE2 also runs: a 400 naming them.
+ENGINE_REFUSED = {
+    r"é\b": r"\b", r"\bé": r"\b", r"foo\bé": r"\b", r".*\bfoo\b.*": r"\b", r"\B.": r"\B", r"\b\pL": r"\b",
+    r"(?i)\bk": r"\b", r"(?i)\bs\b": r"\b", r"[^a]\b": r"\b", r"\b\w\W": r"\b", "(?m)^.*$": "(?m)^",
+    "(?m)a$\r": "(?m)$", "(?m)a$\u2028": "(?m)$", "(?m)a\n^": "(?m)^", r"(?m)\n^": "(?m)^", "(?m)a$\n^b": "(?m)^",
+    "(?m)a$.": "(?m)$", r"(?i)\p{Greek}": "case-insensitive", r"(?i)\pL": "case-insensitive",
+}  # fmt: skip
+
+
+def _re2_ready(pattern: str) -> str:
+    """As the embedded store rewrites it (emulator/dialect.py): RE2 names scripts without ``Is``."""
+    return re.sub(r"\\([pP])\{Is", r"\\\1{", pattern)
+
+
+def test_engine_cases_match_like_re2_on_java_and_re2(tmp_path: Path) -> None:
+    if JAVA is None:
+        missing("java (Timestream's regex engine is Java's)", "apt-get install -y default-jre-headless")
+    reference = re2_find([(f"^(?s:{source})$", text) for source, text, _ in ENGINE_SPOT_CHECKS])
+    assert reference == [want for _, _, want in ENGINE_SPOT_CHECKS]
+    cases, emitted = [], []
+    for source in [*ENGINE_CASES, *ENGINE_REFUSED]:  # refused ones too: should they compile, they must agree
+        for dot_all in (True, False):
+            try:
+                emitted.append(compile_regex(source, dot_all).pattern)
+            except RegexError:
+                assert source in ENGINE_REFUSED, f"{source!r} (dot_all={dot_all}) refused"
+                continue
+            cases.append((source, dot_all))
+    wrapped = [("^(?s:" if dot_all else "^(?:") + source + ")$" for source, dot_all in cases]
+    spots = [(compile_regex(s).pattern, text, want) for s, text, want in ENGINE_SPOT_CHECKS if s not in ENGINE_REFUSED]
+    expected = re2_find([(p, s) for p in wrapped for s in ENGINE_TEXTS])
+    on_re2 = re2_find([(_re2_ready(p), s) for p in emitted for s in ENGINE_TEXTS])
+    on_java = java_find([(p, s) for p in emitted for s in ENGINE_TEXTS] + [(p, s) for p, s, _ in spots], tmp_path)
+    size = len(ENGINE_TEXTS)
+    for index, ((source, dot_all), pattern) in enumerate(zip(cases, emitted, strict=True)):
+        want = expected[index * size : (index + 1) * size]
+        java = [g == "1" for g in on_java[index * size : (index + 1) * size]]
+        re2 = on_re2[index * size : (index + 1) * size]
+        for engine, got in (("java", java), ("re2", re2)):
+            wrong = [s for s, g, e in zip(ENGINE_TEXTS, got, want, strict=True) if g != e]
+            assert not wrong, f"{source!r} (dot_all={dot_all}) as {pattern!r} on {engine} disagrees on {wrong!r}"
+    spot_java = [g == "1" for g in on_java[len(cases) * size :]]
+    assert spot_java == [want for _, _, want in spots]
+
+
+@pytest.mark.parametrize(("source", "construct"), ENGINE_REFUSED.items())
+def test_constructs_java_reads_differently_are_refused(source: str, construct: str) -> None:
+    for dot_all in (True, False):
+        with pytest.raises(RegexError) as caught:
+            compile_regex(source, dot_all, label="job")
+        assert caught.value.status == 400
+        assert construct in caught.value.message and "'job'" in caught.value.message
 
 
 def test_general_categories_on_re2() -> None:
