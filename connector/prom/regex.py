@@ -7,8 +7,10 @@ using only constructs that mean the same in Java and RE2: ``\\x{..}`` escapes, e
 classes (``.``, ``\\s``, POSIX and negated classes are expanded, so Java's ``&&``, nested ``[``,
 line terminators and ``\\v`` in ``\\s`` never come into play), ``\\A``/``\\z`` instead of ``^``/``$``
 (Java's ``$`` also matches before a final newline), non-capturing groups only, and case folding
-done here with Unicode simple-folding orbits (Java's ``(?i)`` is ASCII-only). Whether the regex
-matches the empty string decides whether series without the label are selected.
+done here with Unicode simple-folding orbits (Java's ``(?i)`` is ASCII-only). ``\\b``, ``\\B`` and
+``(?m)`` anchors are kept only where no text the regex can match tells Java's reading from RE2's
+(see ``_check_context_anchors``), else refused. Whether the regex matches the empty string decides
+whether series without the label are selected.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def compile_regex(source: str, dot_all: bool = True, label: str = "") -> Regex:
     where = f" for label {label[:100]!r}" if label else ""
     try:
         tree = _Parser(prefix + source + ")$").parse()
+        _check_context_anchors(tree)
         repeat = _any_repeat(tree)
         return Regex(
             source,
@@ -649,6 +652,66 @@ def _children(node: _Node) -> Sequence[_Node]:
     if isinstance(node, _Repeat):
         return (node.sub,)
     return ()
+
+
+# --- anchors Java reads differently --------------------------------------------------------------
+
+_NON_ASCII: Ranges = ((0x80, MAX_RUNE),)
+# Java's line terminators besides \n (without UNIX_LINES): \r, U+0085, U+2028, U+2029.
+_JAVA_ONLY_NEWLINES: Ranges = ((0x0D, 0x0D), (0x85, 0x85), (0x2028, 0x2029))
+_NEWLINES: Ranges = _normalise([(0x0A, 0x0A), *_JAVA_ONLY_NEWLINES])
+
+
+def _check_context_anchors(tree: _Node) -> None:
+    """Refuse anchors whose Java reading differs from RE2's on some text the regex can match.
+
+    The pattern is anchored at both ends, so every character of a matching text is consumed by one
+    of its atoms: when no atom can consume a character on which the engines disagree, they agree.
+
+    - ``\\b``/``\\B``: RE2's word characters are ``[0-9A-Za-z_]``; Java 17's are every letter or
+      digit (``é``, Greek letters, the Kelvin sign of ``(?i)k``) and combining marks. Exact when no atom
+      matches a non-ASCII rune (ASCII word characters are the same in both); RE2 has no
+      lookarounds to spell an ASCII boundary for Java in a pattern both engines run.
+    - ``(?m)$`` and ``(?m)^``: Java also ends lines at \\r, U+0085, U+2028 and U+2029, and its
+      ``(?m)^`` never matches at the end of the text (RE2's does, after a final \\n).
+    """
+    anchors = _anchors(tree)
+    if anchors & {_WORD_BOUNDARY, _NO_WORD_BOUNDARY} and _may_consume(tree, _NON_ASCII):
+        name = r"\b" if _WORD_BOUNDARY in anchors else r"\B"
+        raise _Invalid(
+            f"{name} (word boundary) in a regex that can match non-ASCII characters is not supported: "
+            "RE2's word characters are ASCII-only, Timestream's Java regexes count all letters and digits"
+        )
+    if _BEGIN_LINE in anchors and _may_consume(tree, _NEWLINES):
+        raise _Invalid(
+            "(?m)^ in a regex that can match line breaks is not supported: Java and RE2 disagree on "
+            "line starts (\\r, U+0085, U+2028, U+2029, and after a final \\n)"
+        )
+    if _END_LINE in anchors and _may_consume(tree, _JAVA_ONLY_NEWLINES):
+        raise _Invalid(
+            "(?m)$ in a regex that can match \\r, U+0085, U+2028 or U+2029 is not supported: "
+            "Java ends lines there, RE2 only at \\n"
+        )
+
+
+def _anchors(node: _Node) -> set[_Anchor]:
+    if isinstance(node, _Anchor):
+        return {node}
+    return {anchor for child in _children(node) for anchor in _anchors(child)}
+
+
+def _may_consume(node: _Node, ranges: Ranges) -> bool:
+    """Whether some atom of ``node`` may match a rune in ``ranges`` (``\\p{..}`` classes: assumed so)."""
+    if isinstance(node, _Char):
+        runes = _orbits().get(node.rune, (node.rune,)) if node.fold else (node.rune,)
+        return any(_intersects(((r, r),), ranges) for r in runes)
+    if isinstance(node, _Class):
+        return bool(node.props) or _intersects(node.ranges, ranges)
+    return any(_may_consume(child, ranges) for child in _children(node))
+
+
+def _intersects(a: Ranges, b: Ranges) -> bool:
+    return any(lo <= b_hi and b_lo <= hi for lo, hi in a for b_lo, b_hi in b)
 
 
 # --- properties and emission --------------------------------------------------------------------
