@@ -9,11 +9,11 @@ import time
 from collections.abc import Callable
 from types import ModuleType
 
-from bench import billing, coldstart, cpu, latency, memory, read, report, store_query
+from bench import billing, coldstart, cpu, latency, memory, read, report, server, store_query
 from bench.common import Section
 from bench.store import StoreProcess
 
-ORDER = ("coldstart", "cpu", "billing", "latency", "memory", "read", "store_query")
+ORDER = ("coldstart", "cpu", "billing", "latency", "memory", "read", "store_query", "server")
 MODULES: dict[str, ModuleType] = {
     "cpu": cpu,
     "latency": latency,
@@ -22,6 +22,7 @@ MODULES: dict[str, ModuleType] = {
     "memory": memory,
     "read": read,
     "store_query": store_query,
+    "server": server,
 }
 
 
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu_rounds=1 if quick else 3,
         ),
         "store_query": lambda: store_query.run(rows=100_000 if quick else 1_000_000, rounds=1 if quick else 3),
+        "server": lambda: server.run(requests=50 if quick else 200, rounds=1 if quick else 3),
     }
     sections = []
     try:

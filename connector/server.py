@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +20,10 @@ MAX_WIRE_BODY_BYTES = 10 * 1024 * 1024
 # unless MAX_READ_RESPONSE_BYTES says otherwise (about 30M samples as XOR chunks, 6M as SAMPLES).
 SERVER_MAX_READ_RESPONSE_BYTES = 64 * 1024 * 1024
 _READ_TIMEOUT_SECONDS = 30
+# An oversize body up to this size is read and discarded after its 413, so that the client, still
+# sending, is not reset and can read the answer; a larger one is not worth the bandwidth: closed at once.
+MAX_DISCARDED_BODY_BYTES = 64 * 1024 * 1024
+_DISCARD_CHUNK_BYTES = 256 * 1024
 
 
 def server_settings(settings: Settings, env: Mapping[str, str]) -> Settings:
@@ -86,6 +92,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         if isinstance(body, Response):
             self._send(body, close=True)
+            if body.status == 413:
+                self._discard_body()
             return
         request = Request(self.command, self.path, Headers(self.headers.items()), body)
         self._send(self.server.connector.handle(request))
@@ -103,6 +111,32 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if length > MAX_WIRE_BODY_BYTES:
             return Response.text(413, f"body of {length} bytes exceeds the limit of {MAX_WIRE_BODY_BYTES} bytes")
         return self.rfile.read(length) if length else b""
+
+    def _discard_body(self) -> None:
+        """After a 413 (already sent, never parsed): end our side, then read the body the client is
+        still sending, and drop it, so that closing does not reset the connection and destroy the
+        answer in the client's buffers (it would see ``Broken pipe``, not the 413).
+
+        Bounded by ``MAX_DISCARDED_BODY_BYTES`` (beyond, the connection closes at once, as before),
+        by the socket timeout per chunk and by the same timeout overall; stops at the client's EOF.
+        """
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            return
+        if length > MAX_DISCARDED_BODY_BYTES:
+            return
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)  # the client's read of the answer ends here
+            deadline = time.monotonic() + _READ_TIMEOUT_SECONDS
+            while length > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read1(min(length, _DISCARD_CHUNK_BYTES))  # type: ignore[attr-defined]
+                if not chunk:
+                    return
+                length -= len(chunk)
+        except OSError:  # reset or timed out: nothing more to do for this client
+            return
 
     def _send(self, response: Response, close: bool = False) -> None:
         self.send_response(response.status)

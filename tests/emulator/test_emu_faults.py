@@ -13,6 +13,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
 
+from emulator import faults
 from emulator.server import EmbeddedTimestream
 from emulator.testing import boto3_clients, make_record, scalar_rows
 
@@ -51,14 +52,24 @@ def test_internal_error_writes_nothing(store: EmbeddedTimestream, write: Any, qu
     assert store.stats()["records_written"] == 1
 
 
-def test_latency(store: EmbeddedTimestream, write: Any, query: Any) -> None:
+def test_latency(store: EmbeddedTimestream, write: Any, query: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The configured latency is slept before each faulted operation, and only before those."""
+    slept: list[float] = []
+
+    class Clock:  # the emulator's ``time``, its sleeps recorded (and still slept)
+        def sleep(self, seconds: float) -> None:
+            slept.append(seconds)
+            time.sleep(seconds)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+    monkeypatch.setattr(faults, "time", Clock())
     store.set_faults(latency_ms=150, operations=["Query"])
-    started = time.perf_counter()
     query.query(QueryString="SELECT 1")
-    assert time.perf_counter() - started >= 0.15
-    started = time.perf_counter()
+    assert slept == [0.15]
     write.describe_endpoints()
-    assert time.perf_counter() - started < 0.15
+    assert slept == [0.15], "an operation outside 'operations' was delayed"
 
 
 def test_hang_trips_the_client_timeout_and_writes_nothing(

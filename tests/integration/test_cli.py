@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import http.client
+import queue
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,9 +34,24 @@ def local_server(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
     lines: list[str] = []
     try:
         assert process.stdout is not None
+        # readline() blocks while the child is silent: a reader thread hands lines over, and the wait
+        # for each is bounded by what is left of the 60 s, so a stuck child fails the test cleanly.
+        received: queue.Queue[str] = queue.Queue()
+        stdout = process.stdout
+
+        def pump() -> None:
+            for text in stdout:
+                received.put(text)
+            received.put("")  # EOF
+
+        threading.Thread(target=pump, name="serve-local-stdout", daemon=True).start()
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                line = received.get(timeout=max(0.0, left))
+            except queue.Empty:
+                pytest.fail("no snippet within 60 s; output so far:\n" + "\n".join(lines))
             if not line:
                 break
             lines.append(line.rstrip("\n"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import http.client
 import math
 import os
 import random
@@ -332,6 +333,22 @@ def test_server_answers_413_to_a_client_already_sending_11_mb(raw_server: tuple[
             sock.sendall(os.urandom(256 * 1024))
         reply = _read_reply(sock)
     assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+
+
+def test_a_client_sending_12_mb_reads_the_413_and_its_reason(raw_server: tuple[str, int]) -> None:
+    """http.client sends the whole body before it reads: it must get the 413, not ``Broken pipe``."""
+    host, port = raw_server
+    body = os.urandom(12 * 1024 * 1024)
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        conn.request("POST", "/write", body=body, headers=HEADERS)
+        reply = conn.getresponse()
+        text = reply.read()
+    finally:
+        conn.close()
+    assert reply.status == 413, (reply.status, text[:200])
+    assert f"body of {len(body)} bytes exceeds the limit of {MAX_WIRE_BODY_BYTES} bytes".encode() in text
+    assert reply.getheader("Connection", "").lower() == "close"
 
 
 @pytest.mark.parametrize(

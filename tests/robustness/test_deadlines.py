@@ -55,25 +55,51 @@ class _Spy:
         return Response(204)
 
 
-def test_the_request_deadline_is_the_lambda_remaining_time_minus_a_margin() -> None:
+class _FrozenClock:
+    """``time`` for one module, its monotonic clock stopped at ``now``."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+
+class _Context:
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_the_request_deadline_is_the_lambda_remaining_time_minus_a_margin(monkeypatch: pytest.MonkeyPatch) -> None:
     spy = _Spy()
+    monkeypatch.setattr(lambda_module, "time", _FrozenClock(1000.0))
     with lambda_with(spy):  # type: ignore[arg-type]
         for remaining_ms in (10_000, 3_000, 900):
-            before = time.monotonic()
-            invoke(http_api_event("POST", "/write", {}, b""), LambdaContext(remaining_ms / 1000))
-            deadline = spy.requests[-1].deadline
-            assert deadline is not None
-            expected = before + max(0.0, remaining_ms / 1000 - MARGIN)
-            assert expected - 0.05 <= deadline <= expected + 0.05, (remaining_ms, deadline - before)
+            invoke(http_api_event("POST", "/write", {}, b""), _Context(remaining_ms))
+            expected = 1000.0 + max(0.0, remaining_ms / 1000 - MARGIN)
+            assert spy.requests[-1].deadline == pytest.approx(expected, abs=1e-9), remaining_ms
         invoke(http_api_event("POST", "/write", {}, b""), None)  # no context (tests, sam local): the default
         assert spy.requests[-1].deadline is None
 
 
-def test_the_lambda_deadline_wins_over_the_configured_request_timeout(store: EmbeddedTimestream) -> None:
+def test_the_lambda_deadline_wins_over_the_configured_request_timeout(
+    store: EmbeddedTimestream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connector import app
+
+    monkeypatch.setattr(app, "time", _FrozenClock(1000.0))
     connector = Connector(store_settings(store, request_timeout=27.0))
-    request = Request("POST", "/write", {}, b"", deadline=time.monotonic() + 1.0)  # type: ignore[arg-type]
-    assert connector.deadline(request) <= time.monotonic() + 1.0
-    assert connector.deadline(Request("POST", "/write", {}, b"")) > time.monotonic() + 26  # type: ignore[arg-type]
+    request = Request("POST", "/write", {}, b"", deadline=1001.0)  # type: ignore[arg-type]
+    assert connector.deadline(request) == 1001.0
+    assert connector.deadline(Request("POST", "/write", {}, b"")) == 1027.0  # type: ignore[arg-type]
+    later = Request("POST", "/write", {}, b"", deadline=1100.0)  # type: ignore[arg-type]
+    assert connector.deadline(later) == 1027.0
 
 
 @pytest.mark.parametrize("series_count", [300, 5], ids=["three-calls", "one-call"])
@@ -116,8 +142,25 @@ def test_retries_stop_at_the_deadline_and_none_start_after_the_answer(
     """
     store.set_faults(throttle=1.0, operations=["WriteRecords"])
     remaining_ms = 4000
-    budget = remaining_ms / 1000 - MARGIN
-    with lambda_with(Connector(store_settings(store, max_attempts=20))):
+    connector = Connector(store_settings(store, max_attempts=20))
+    writer = connector.write_handler.writer
+    deadlines: list[float] = []
+    sleeps: list[tuple[float, float]] = []  # (monotonic time the sleep began, seconds asked for)
+    lock = threading.Lock()
+    real_write = writer.write
+
+    def write(*args: object) -> object:
+        deadlines.append(args[-1])  # type: ignore[arg-type]
+        return real_write(*args)  # type: ignore[arg-type]
+
+    def sleep(seconds: float) -> None:
+        with lock:
+            sleeps.append((time.monotonic(), seconds))
+        time.sleep(seconds)
+
+    writer.write = write  # type: ignore[method-assign]
+    writer._sleep = sleep
+    with lambda_with(connector):
         calls_before = write_calls(store)
         started = time.monotonic()
         answer = invoke(write_event(series_count), LambdaContext(remaining_ms / 1000))
@@ -128,8 +171,11 @@ def test_retries_stop_at_the_deadline_and_none_start_after_the_answer(
     assert answer.status in (503, 504) and answer.headers.get("retry-after"), answer.text
     calls_per_batch = 1 if series_count == 5 else 3
     assert calls_at_answer - calls_before > calls_per_batch, "it should have retried within the deadline"
-    assert elapsed <= budget + 0.25, f"answered {elapsed:.2f} s after the start; the deadline was {budget} s"
+    assert len(deadlines) == 1 and sleeps, (deadlines, sleeps)
+    late = [(round(begun - started, 3), delay) for begun, delay in sleeps if begun + delay >= deadlines[0]]
+    assert not late, f"backoffs ending after the deadline ({deadlines[0] - started:.2f} s in): {late}"
     assert calls_later == calls_at_answer, f"{calls_later - calls_at_answer} calls started after the answer was sent"
+    assert elapsed < remaining_ms / 1000, f"answered after {elapsed:.2f} s: the platform would have killed it"
 
 
 def test_timed_out_calls_are_retried_only_while_the_deadline_allows(store: EmbeddedTimestream) -> None:
@@ -147,8 +193,19 @@ def test_timed_out_calls_are_retried_only_while_the_deadline_allows(store: Embed
 
 
 def test_no_time_left_is_an_immediate_504_not_a_crash(store: EmbeddedTimestream) -> None:
-    with lambda_with(Connector(store_settings(store))):
-        started = time.monotonic()
+    connector = Connector(store_settings(store))
+    pool = connector.write_handler.writer._pool
+    submitted: list[object] = []
+    real_submit = pool.submit
+
+    def submit(*args: object, **kwargs: object) -> object:
+        submitted.append(args)
+        return real_submit(*args, **kwargs)  # type: ignore[arg-type]
+
+    pool.submit = submit  # type: ignore[method-assign]
+    with lambda_with(connector):
+        calls_before = write_calls(store)
         answer = invoke(write_event(300), LambdaContext(0.5))  # less than the margin
     assert answer.status == 504 and answer.headers.get("retry-after"), answer.text
-    assert time.monotonic() - started < 0.5
+    assert not submitted, f"{len(submitted)} calls were started with no time left"
+    assert write_calls(store) == calls_before

@@ -106,9 +106,37 @@ def test_validation_errors_are_not_retried() -> None:
     assert client.calls == 1 and [f.kind for f in result.failures] == [Kind.INVALID]
 
 
+class GatedClient(FakeClient):
+    """Every call blocks until the test opens the gate (or, as a bound against a hang, 5 s pass)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.started = threading.Semaphore(0)
+
+    def write_records(self, **params: Any) -> dict[str, Any]:
+        with self.lock:
+            self.calls += 1
+            self.active += 1
+        self.started.release()
+        try:
+            self.gate.wait(5)
+            return {"RecordsIngested": {"Total": len(params["Records"])}}
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
 def test_calls_still_running_at_the_deadline_are_unfinished() -> None:
-    client = FakeClient(delay=0.5)
-    started = time.monotonic()
-    result = Writer(2, max_attempts=1).write(client, "db", "t", _calls(400), started + 0.2)
-    assert time.monotonic() - started < 0.45
-    assert result.unfinished + result.written == 400 and result.unfinished > 0
+    """The answer comes at the deadline while calls are still in flight: it does not wait for them."""
+    client = GatedClient()
+    try:
+        result = Writer(2, max_attempts=1).write(client, "db", "t", _calls(400), time.monotonic() + 0.2)
+        with client.lock:
+            in_flight_at_answer = client.active
+        assert client.started.acquire(timeout=0)  # the calls had started before the answer
+        assert not client.gate.is_set()
+    finally:
+        client.gate.set()
+    assert in_flight_at_answer == 2, "write() returned only after its calls had ended"
+    assert result.written == 0 and result.unfinished == 400
