@@ -118,8 +118,7 @@ class ReadHandler:
 
     def _read(self, run: _Run, read: ReadQuery) -> None:
         """Answer ``read`` (the next query, or one read again) with the columns at hand."""
-        columns = run.columns.current()
-        series, cost = self._series(run, read, columns)
+        series, cost, columns = self._series(run, read, run.columns.current())
         if read.index < len(run.answer.results):
             run.answer.results[read.index], run.used[read.index], run.costs[read.index] = series, columns, cost
         else:
@@ -127,11 +126,12 @@ class ReadHandler:
             run.used.append(columns)
             run.costs.append(cost)
 
-    def _series(self, run: _Run, read: ReadQuery, columns: TableColumns) -> tuple[list[Series], _Cost]:
-        """The series of one query; a column Timestream says is missing means a stale list: read again."""
+    def _series(self, run: _Run, read: ReadQuery, columns: TableColumns) -> tuple[list[Series], _Cost, TableColumns]:
+        """The series of one query and the columns they were read with; a column Timestream says is
+        missing means a stale list: read again with the fresh one."""
         time_range, where, cost = clamp(read.start_ms, read.end_ms), selection(columns, read.matchers), _Cost()
         if time_range is None or where == FALSE:
-            return [], cost
+            return [], cost, columns
         key = (run.columns.key, where.sql(), read.lookup)
         slices = [time_range] if read.lookup else self.slices.plan(key, time_range)
         db, table = self.settings.database, self.settings.table
@@ -151,7 +151,7 @@ class ReadHandler:
             return self._series(run, read, fresh)
         if not read.lookup:
             self.slices.observe(key, time_range, builder.samples)
-        return builder.series(), cost
+        return builder.series(), cost, columns
 
     def _confirm(self, run: _Run, queries: Sequence[ReadQuery]) -> None:
         """Read again each query whose statement the fresh column list changes."""
