@@ -108,6 +108,44 @@ def build(arch: str, out: Path, python_version: str = PYTHON_VERSION) -> None:
         shutil.copytree(source, out / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyi",
                                                                             "*.proto", "py.typed"))
     strip(out)
+    precompile(out, python_version)
+
+
+def runtime_python(version: str = PYTHON_VERSION) -> str | None:
+    """An interpreter of the Lambda runtime's version: ``PYTHON313``, ``python3.13`` on PATH, or one
+    pyenv has installed (its shim answers only when that version is selected)."""
+    candidates = [os.environ.get("PYTHON313"), shutil.which(f"python{version}"), *_pyenv_pythons(version)]
+    for candidate in filter(None, candidates):
+        try:
+            out = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                 capture_output=True, text=True, timeout=30)
+        except OSError:
+            continue
+        if out.stdout.strip() == version:  # a pyenv shim exists even when that version is not selected
+            return candidate
+    return None
+
+
+def _pyenv_pythons(version: str) -> list[str]:
+    pyenv = shutil.which("pyenv")
+    if pyenv is None:
+        return []
+    root = subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=30).stdout.strip()
+    return [str(p) for p in sorted(Path(root).glob(f"versions/{version}*/bin/python{version}"))] if root else []
+
+
+def precompile(out: Path, version: str = PYTHON_VERSION) -> bool:
+    """Ship bytecode for the runtime's Python: Lambda's code directory is read-only, so without it
+    every cold start compiles every module it imports. Hash-based and unchecked, because the zip
+    gives every file the same fixed time. Without an interpreter of that version, sources only."""
+    python = runtime_python(version)
+    if python is None:
+        print(f"build_artifact: no python{version} found (set PYTHON313): the artifact ships sources only, "
+              "and Lambda compiles them at every cold start", file=sys.stderr)
+        return False
+    subprocess.run([python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
+                    "-s", str(out), "-p", "/var/task", str(out)], check=True, timeout=600)
+    return True
 
 
 def strip(out: Path) -> None:

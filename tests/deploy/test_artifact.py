@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from deploy import build_artifact
 from tests.deploy.cfn import ROOT
 from tests.tools import missing
 
@@ -35,20 +35,6 @@ ZIP_LIMIT = 15 * 1024 * 1024
 ELF_MACHINE = {"arm64": 183, "x86_64": 62}  # e_machine: EM_AARCH64, EM_X86_64
 KEY_ID, SECRET = "AKIALOCALPROMETHEUS", "local-secret-key"  # the pair in the events' Basic auth
 DATABASE, TABLE = "PrometheusDatabase", "PrometheusMetricsTable"
-
-
-def find_python313() -> str | None:
-    pyenv = "/root/.pyenv/versions/3.13.0/bin/python3.13"
-    candidates = [os.environ.get("PYTHON313"), pyenv, shutil.which("python3.13")]
-    for candidate in filter(None, candidates):
-        try:  # a pyenv shim exists even when 3.13 is not selected: ask it
-            out = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
-                                 capture_output=True, text=True, timeout=30)
-        except OSError:
-            continue
-        if out.stdout.strip() == "True":
-            return candidate
-    return None
 
 
 def build(arch: str, out: Path) -> Path:
@@ -112,12 +98,26 @@ def test_artifact_has_the_connector_and_its_runtime_dependencies(arm64: Path) ->
     assert {f"connector/{s}" for s in sources} <= present
 
 
+def test_artifact_ships_unchecked_bytecode_for_the_runtime(arm64: Path) -> None:
+    """Lambda's code directory is read-only: without shipped bytecode every cold start compiles."""
+    if build_artifact.runtime_python() is None:
+        missing("Python 3.13 (the Lambda runtime's version, to compile the artifact)", "install it, or set PYTHON313")
+    present = files(arm64)
+    sources = [f for f in present if f.endswith(".py") and f.startswith(("connector/", "botocore/", "google/"))]
+    missing_pyc = [f for f in sources
+                   if f"{f.rsplit('/', 1)[0]}/__pycache__/{f.rsplit('/', 1)[1][:-3]}.cpython-313.pyc" not in present]
+    assert sources and not missing_pyc, missing_pyc[:5]
+    flags = {int.from_bytes((arm64 / f).read_bytes()[4:8], "little") for f in present if f.endswith(".pyc")}
+    assert flags == {0b01}  # hash-based, never checked against the (fixed) file times of the zip
+
+
 def test_artifact_leaves_out_tests_tools_caches_and_other_services(arm64: Path) -> None:
     present = files(arm64)
     top = {f.split("/", 1)[0] for f in present}
     assert not top & {"tests", "emulator", "bench", "events", "deploy", "proto", "bin", "duckdb", "_pytest", "pytest",
                       "moto", "hypothesis", "mypy", "ruff", "grpc", "grpc_tools", "setuptools", "pip"}
-    assert not [f for f in present if "__pycache__" in f or f.endswith((".pyc", ".pyi", ".proto"))]
+    assert not [f for f in present if f.endswith((".pyi", ".proto"))]
+    assert not [f for f in present if f.endswith(".pyc") and not f.endswith(".cpython-313.pyc")]
     assert not [f for f in present if re.search(r"\.dist-info/(RECORD|INSTALLER|REQUESTED|direct_url\.json)$", f)]
     services = {p.name for p in (arm64 / "botocore" / "data").iterdir() if p.is_dir()}
     assert services == {"timestream-write", "timestream-query", "sts"}
@@ -201,7 +201,7 @@ def store() -> Iterator[Any]:
 
 
 def test_handler_runs_from_the_artifact_alone_under_python313(x86_64: Path, store: Any, tmp_path: Path) -> None:
-    python = find_python313()
+    python = build_artifact.runtime_python()
     if python is None:
         missing("Python 3.13 (the Lambda runtime's version)", "install it, or point PYTHON313 at one")
     assert EVENTS, "events/ is empty: run deploy/make_events.py"
@@ -281,4 +281,6 @@ def test_sam_build_makes_the_same_artifact(arm64: Path, tmp_path: Path) -> None:
     built = build_dir / "ConnectorFunction"
     assert third_party(built) == third_party(arm64)
     sources = {f"connector/{p.relative_to(ROOT / 'connector').as_posix()}" for p in (ROOT / "connector").rglob("*.py")}
-    assert {f for f in files(built) if f.startswith("connector/")} == sources
+    ours = {f for f in files(built) if f.startswith("connector/")}
+    assert {f for f in ours if f.endswith(".py")} == sources
+    assert ours - sources == {f for f in files(arm64) if f.startswith("connector/") and f.endswith(".pyc")}
