@@ -1,4 +1,4 @@
-"""Benchmarks for issue "Write fast and cheap": ``python -m bench`` (``make bench``) runs them all.
+"""Benchmarks of the connector: ``python -m bench`` (``make bench``) runs them all.
 
 One module per measurement (``cpu``, ``latency``, ``billing``, ``coldstart``, ``memory``); each has a
 ``run(...)`` that returns table rows, sized by keyword arguments so the smoke tests can run them tiny.
