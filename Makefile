@@ -33,7 +33,7 @@ lint: setup
 # Regenerates the committed Python modules from the .proto sources.
 proto: setup
 	$(PY) -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto \
-		proto/prompb/types.proto proto/prompb/remote.proto proto/prompb/write/v2/types.proto
+		proto/prompb/types.proto proto/prompb/remote.proto proto/prompb/write_raw.proto proto/prompb/write/v2/types.proto
 
 # What pip cannot install: Prometheus and promtool (end-to-end and snippet tests) and Java (Timestream's
 # regex engine). Installed with apt when running as root; otherwise the tests that need them fail

@@ -31,11 +31,12 @@ from bench.store import StoreProcess
 from connector.app import Connector
 from connector.auth import Identity
 from connector.http import Headers
-from connector.prom.write_codec import decode_write_request
+from connector.prom.write_v1 import decode_write_request
 from connector.timestream.calls import plan_calls
 from connector.timestream.clients import ClientCache
 from connector.timestream.records import translate
 from connector.timestream.writer import Writer
+from connector.write import translate_v1
 
 TABLE_CONNECTOR = "BenchBillingConnector"
 TABLE_BASELINE = "BenchBillingRepeated"
@@ -90,7 +91,7 @@ def _run(store: StoreProcess, passes: int) -> Section:
     baseline_written = 0
     for item in requests:
         message = decode_write_request(Headers(item.headers), item.body, settings.max_body_bytes)
-        calls = repeated_calls(translate(message.timeseries).records)
+        calls = repeated_calls(translate_v1(message).records)
         formula_baseline += sum(formula_write_units(c.parameters(DATABASE, TABLE_BASELINE))[1] for c in calls)
         result = writer.write(client, DATABASE, TABLE_BASELINE, calls, time.monotonic() + 60)  # type: ignore[arg-type]
         baseline_written += result.written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import random
 import statistics
 import time
@@ -185,7 +186,8 @@ class RepeatedCall:
     """A WriteRecords call as the official Go connector makes it: no CommonAttributes, every record
     carries its own Dimensions, MeasureName, MeasureValueType, Time and TimeUnit.
 
-    Duck-types ``connector.timestream.calls.WriteCall`` for ``Writer.write`` (``records``, ``parameters``).
+    Duck-types ``connector.timestream.calls.WriteCall`` for ``Writer.write`` (``records``, ``parameters``,
+    ``body``).
     """
 
     __slots__ = ("records",)
@@ -209,6 +211,9 @@ class RepeatedCall:
                 for record in self.records
             ],
         }
+
+    def body(self, database: str, table: str) -> bytes:
+        return json.dumps(self.parameters(database, table), separators=(",", ":")).encode()
 
 
 def repeated_calls(records: Sequence[Record], per_call: int = schema.MAX_RECORDS_PER_CALL) -> list[RepeatedCall]:

@@ -43,10 +43,10 @@ from bench.store import StoreProcess
 from connector.app import Connector
 from connector.auth import Identity
 from connector.http import Headers
-from connector.prom.write_codec import decode_write_request
+from connector.prom.write_v1 import decode_write_request
 from connector.timestream.clients import ClientCache
-from connector.timestream.records import translate
 from connector.timestream.writer import Writer
+from connector.write import translate_v1
 
 TABLE = "BenchLatency"
 STEP_MS = 250
@@ -171,7 +171,7 @@ class _Bench:
 
     def sequential(self, payload: bytes, samples: int) -> None:
         message = decode_write_request(self.headers, payload, self.settings.max_body_bytes)
-        records = translate(message.timeseries).records
+        records = translate_v1(message).records
         deadline = time.monotonic() + self.settings.request_timeout
         result = self.writer.write(self.client, DATABASE, TABLE, repeated_calls(records), deadline)  # type: ignore[arg-type]
         if result.written != samples or result.failures or result.unfinished:

@@ -11,13 +11,15 @@ from connector.config import Settings
 from connector.http import Request, Response
 from connector.log import logger
 from connector.outcome import WriteOutcome
-from connector.prom.write_codec import V2_PROTO, claims_v2, decode_v1, negotiate, written_headers
+from connector.prom import write_v1
+from connector.prom.write_codec import V2_PROTO, claims_v2, negotiate, written_headers
 from connector.prom.write_v2 import SymbolKeys, decode_v2, labels_of
 from connector.timestream import schema
 from connector.timestream.calls import plan_calls
 from connector.timestream.clients import ClientCache
 from connector.timestream.records import SeriesCache, Translation, translate
 from connector.timestream.writer import Writer
+from prompb import write_raw_pb2
 
 # Labels a series may have: one per dimension Timestream allows, plus __name__ (the measure name).
 MAX_LABELS = schema.MAX_DIMENSIONS_PER_RECORD + 1
@@ -31,7 +33,7 @@ class WriteHandler:
         self.settings = settings
         self.clients = clients
         self.writer = Writer(settings.write_concurrency, settings.max_attempts)
-        self.series = SeriesCache(settings.series_cache_size)
+        self.series = v1_series_cache(settings.series_cache_size)
         # 2.0 keys series by resolved strings and checks stricter label rules: a cache of its own.
         self.series_v2 = SeriesCache(settings.series_cache_size, labels_of)
 
@@ -58,8 +60,8 @@ class WriteHandler:
 
     def translate_v1(self, raw: bytes) -> Translation:
         # The decoded protobuf (~3x the body) is freed on return, before the writes.
-        message = decode_v1(raw, self.settings.max_body_bytes)
-        return translate(message.timeseries, self.series)
+        message = write_v1.decode_v1(raw, self.settings.max_body_bytes)
+        return translate_v1(message, self.series)
 
     def translate_v2(self, raw: bytes) -> Translation:
         message = decode_v2(raw, self.settings.max_body_bytes)
@@ -68,6 +70,19 @@ class WriteHandler:
     def refusal_headers(self, request: Request) -> dict[str, str]:
         """Headers of a refusal raised before anything is written: a 2.0 sender reads the zero counts."""
         return written_headers(0, v2=True) if claims_v2(request.headers) else {}
+
+
+def v1_series_cache(size: int = 20_000) -> SeriesCache:
+    """A cache of 1.0 series keyed by their labels' raw encodings: it decodes a label set once."""
+    return SeriesCache(size, write_v1.labels_of)
+
+
+_V1_KEYS = write_v1.RawLabelKeys(MAX_LABELS)
+
+
+def translate_v1(message: write_raw_pb2.WriteRequest, cache: SeriesCache | None = None) -> Translation:
+    """The records of a decoded 1.0 request; ``cache`` from ``v1_series_cache`` (None: a fresh one)."""
+    return translate(message.timeseries, cache or v1_series_cache(), _V1_KEYS)
 
 
 def _refused(translation: Translation, v2: bool) -> Counter[str]:

@@ -32,9 +32,14 @@ def content_type_params(headers: Mapping[str, str]) -> dict[str, str]:
 
 def decode(body: bytes, limit: int, message_type: type[M]) -> M:
     """The message in a snappy block body: 413 beyond ``limit`` bytes, 400 when corrupt."""
+    return decode_sized(body, limit, message_type)[0]
+
+
+def decode_sized(body: bytes, limit: int, message_type: type[M]) -> tuple[M, int]:
+    """``decode``'s message and the size of the protobuf it was read from."""
     raw = snappy.decompress(body, limit)
     try:
-        return message_type.FromString(raw)
+        return message_type.FromString(raw), len(raw)
     except DecodeError as exc:
         name = message_type.DESCRIPTOR.full_name
         raise BadRequest(f"body is not a valid {name} protobuf: {exc}") from None

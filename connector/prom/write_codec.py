@@ -1,4 +1,4 @@
-"""Remote-write request bodies: content negotiation, 1.0 decoding and the answer's Written headers.
+"""Remote-write request bodies: content negotiation, the checks both versions share, the Written headers.
 
 The schema is chosen from Content-Type, as the remote-write 2.0 spec requires: each schema's body
 parses without error as the other one (to an empty message) and its data would be lost. So each
@@ -14,7 +14,6 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 
 from connector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from connector.prom import body
-from prompb import remote_pb2
 
 V1_PROTO = "prometheus.WriteRequest"
 V2_PROTO = "io.prometheus.write.v2.Request"
@@ -28,10 +27,8 @@ EXEMPLARS_WRITTEN = "X-Prometheus-Remote-Write-Exemplars-Written"
 # max_samples_per_send (2000 by default) per request; refuse far more before translating anything.
 MAX_SERIES_PER_REQUEST = 200_000
 MAX_SAMPLES_PER_REQUEST = 200_000
+_MIN_SAMPLE_BYTES = 2  # an empty Sample message: its tag and a zero length
 
-# Top-level fields of each schema: the other schema reserves or lacks them.
-_V1_FIELDS = frozenset({1, 2, 3})
-_V2_FIELDS = frozenset({4, 5})
 
 
 def negotiate(headers: Mapping[str, str]) -> str:
@@ -62,20 +59,6 @@ def written_headers(samples: int, v2: bool, histograms: int = 0, exemplars: int 
     return {SAMPLES_WRITTEN: str(samples), HISTOGRAMS_WRITTEN: str(histograms), EXEMPLARS_WRITTEN: str(exemplars)}
 
 
-def decode_write_request(headers: Mapping[str, str], raw: bytes, limit: int) -> remote_pb2.WriteRequest:
-    """A remote write 1.0 request; 415 unless its headers say 1.0."""
-    if negotiate(headers) != V1_PROTO:
-        raise UnsupportedMediaType(f"expected a {V1_PROTO} body (remote write 1.0)")
-    return decode_v1(raw, limit)
-
-
-def decode_v1(raw: bytes, limit: int) -> remote_pb2.WriteRequest:
-    message = body.decode(raw, limit, remote_pb2.WriteRequest)
-    refuse_foreign_fields(message, _V2_FIELDS, V2_PROTO, V1_PROTO)
-    check_counts(message)
-    return message
-
-
 def refuse_foreign_fields(message: Any, foreign: frozenset[int], other: str, declared: str) -> None:
     """400 for a body of the other schema: it would decode to an empty message and be lost."""
     found = foreign.intersection(field.field_number for field in UnknownFieldSet(message))
@@ -87,12 +70,18 @@ def refuse_foreign_fields(message: Any, foreign: frozenset[int], other: str, dec
         )
 
 
-def check_counts(message: Any) -> None:
-    """413 for more series or samples than one request may carry (Prometheus drops such a batch)."""
+def check_counts(message: Any, size: int) -> None:
+    """413 for more series or samples than one request may carry (Prometheus drops such a batch).
+
+    A sample takes at least two bytes of the protobuf, so a body of ``size`` bytes (decompressed)
+    below twice the limit cannot break it and its samples need no counting.
+    """
     advice = "lower queue_config.max_samples_per_send"
     series = len(message.timeseries)
     if series > MAX_SERIES_PER_REQUEST:
         raise PayloadTooLarge(f"{series} series in one request, above the limit of {MAX_SERIES_PER_REQUEST}: {advice}")
+    if size < _MIN_SAMPLE_BYTES * MAX_SAMPLES_PER_REQUEST:
+        return
     samples = sum(len(ts.samples) for ts in message.timeseries)
     if samples > MAX_SAMPLES_PER_REQUEST:
         raise PayloadTooLarge(

@@ -34,14 +34,14 @@ V2_BODY_SHARE = 0.75
 
 def decode_v2(raw: bytes, limit: int) -> types_pb2.Request:
     """The 2.0 request in a snappy body: 413 beyond 3/4 of ``limit``; 400 when corrupt, 1.0 or unresolvable."""
-    message = body.decode(raw, int(limit * V2_BODY_SHARE), types_pb2.Request)
+    message, size = body.decode_sized(raw, int(limit * V2_BODY_SHARE), types_pb2.Request)
     refuse_foreign_fields(message, _V1_FIELDS, V1_PROTO, V2_PROTO)
     symbols = message.symbols
     if symbols and symbols[0]:
         raise BadRequest(f"symbols[0] must be the empty string, not {_shown(symbols[0])}: every reference is off")
     if message.timeseries and not symbols:
         raise BadRequest("the request has series but no symbols table: their labels cannot be resolved")
-    check_counts(message)
+    check_counts(message, size)
     return message
 
 

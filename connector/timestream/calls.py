@@ -7,13 +7,15 @@ attributes once per call, and a scrape's samples share most of their bytes.
 
 from __future__ import annotations
 
+import json
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 from connector.timestream import schema
-from connector.timestream.records import TIME_BYTES, Dimensions, Record, utf8_len
+from connector.timestream.records import TIME_BYTES, Dimensions, Record, StoredSeries, utf8_len
 
 _KIB = 1024
 # Records of one timestamp (one scrape) below this count are packed with others into shared calls.
@@ -30,6 +32,32 @@ class WriteCall:
     common_measure: str | None
 
     def parameters(self, database: str, table: str) -> dict[str, Any]:
+        """The call's parameters as botocore takes them (the reference ``body`` must match)."""
+        shared = set(self.common_dimensions)
+        return {**self._head(database, table), "Records": [self._record(r, shared) for r in self.records]}
+
+    def body(self, database: str, table: str) -> bytes:
+        """The call's AWS JSON 1.0 body: ``parameters`` as JSON, with each series' part serialized once.
+
+        A series' own dimensions and measure name depend only on what the call shares, so their JSON
+        is kept on the series per call layout; a record adds its value and, if not shared, its time.
+        """
+        layout = (frozenset(self.common_dimensions), self.common_measure is None)
+        shared, with_measure = layout
+        head = _dumps(self._head(database, table))
+        parts: list[str] = []
+        append = parts.append
+        if self.common_time_ms is None:
+            for record in self.records:
+                prefix = record.series.fragments.get(layout) or _fragment(record.series, layout, shared, with_measure)
+                append(f'{prefix}{record.value}","Time":"{record.time_ms}"}}')
+        else:
+            for record in self.records:
+                prefix = record.series.fragments.get(layout) or _fragment(record.series, layout, shared, with_measure)
+                append(f'{prefix}{record.value}"}}')
+        return f'{head[:-1]},"Records":[{",".join(parts)}]}}'.encode()
+
+    def _head(self, database: str, table: str) -> dict[str, Any]:
         common: dict[str, Any] = {"MeasureValueType": "DOUBLE", "TimeUnit": "MILLISECONDS"}
         if self.common_dimensions:
             common["Dimensions"] = [{"Name": n, "Value": v} for n, v in self.common_dimensions]
@@ -37,13 +65,7 @@ class WriteCall:
             common["Time"] = str(self.common_time_ms)
         if self.common_measure is not None:
             common["MeasureName"] = self.common_measure
-        shared = set(self.common_dimensions)
-        return {
-            "DatabaseName": database,
-            "TableName": table,
-            "CommonAttributes": common,
-            "Records": [self._record(r, shared) for r in self.records],
-        }
+        return {"DatabaseName": database, "TableName": table, "CommonAttributes": common}
 
     def _record(self, record: Record, shared: set[tuple[str, str]]) -> dict[str, Any]:
         item: dict[str, Any] = {"MeasureValue": record.value}
@@ -55,6 +77,29 @@ class WriteCall:
         if self.common_time_ms is None:
             item["Time"] = str(record.time_ms)
         return item
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), check_circular=False)
+
+
+# A series meets few call layouts (usually one: its target's job and instance): more means churn.
+_MAX_FRAGMENTS = 8
+
+
+def _fragment(series: StoredSeries, layout: Hashable, shared: frozenset[tuple[str, str]], with_measure: bool) -> str:
+    """The JSON of a record of ``series`` up to its value's text: ``{"Dimensions":[...],...,"MeasureValue":"``."""
+    own = [{"Name": n, "Value": v} for n, v in series.dimensions if (n, v) not in shared]
+    text = "{"
+    if own:
+        text += f'"Dimensions":{_dumps(own)},'
+    if with_measure:
+        text += f'"MeasureName":{_dumps(series.measure)},'
+    text += '"MeasureValue":"'
+    if len(series.fragments) >= _MAX_FRAGMENTS:
+        series.fragments.clear()
+    series.fragments[layout] = text
+    return text
 
 
 def plan_calls(records: Sequence[Record], per_call: int = schema.MAX_RECORDS_PER_CALL) -> list[WriteCall]:
@@ -77,15 +122,15 @@ def plan_calls(records: Sequence[Record], per_call: int = schema.MAX_RECORDS_PER
 
 
 # Scrape first, then metric name: a call of one metric's series can share its measure name too.
-_grouping_key = operator.itemgetter(2, 1)
+_grouping_key = operator.attrgetter("time_ms", "series.measure")
 
 
-def _same_time_runs(ordered: Sequence[Record]) -> Iterable[Sequence[Record]]:
-    start = 0
-    for index in range(1, len(ordered) + 1):
-        if index == len(ordered) or ordered[index].time_ms != ordered[start].time_ms:
-            yield ordered[start:index]
-            start = index
+def _same_time_runs(ordered: Sequence[Record]) -> Iterable[list[Record]]:
+    for _, run in groupby(ordered, key=_time):
+        yield list(run)
+
+
+_time = operator.attrgetter("time_ms")
 
 
 def _split(records: Sequence[Record], per_call: int) -> list[WriteCall]:
@@ -105,16 +150,24 @@ def _shared_bytes(records: Sequence[Record]) -> int:
     """Bytes every record of ``records`` shares (its common dimensions and, if equal, time)."""
     if not records:
         return 0
-    common = set(records[0].dimensions)
-    for record in records:
-        common.intersection_update(record.dimensions)
+    common = _common_dimensions(records)
     same_time = records[0].time_ms == records[-1].time_ms
     return sum(utf8_len(n) + utf8_len(v) for n, v in common) + (TIME_BYTES if same_time else 0)
 
 
+def _common_dimensions(records: Sequence[Record]) -> frozenset[tuple[str, str]]:
+    """The (name, value) pairs on every record: one C-level intersection of the series' sets."""
+    first, *others = set(map(_dimension_set, records))  # frozensets cache their hash: cheap to dedupe
+    return first.intersection(*others)
+
+
+_dimension_set = operator.attrgetter("series.dimension_set")
+_size = operator.attrgetter("series.size")
+
+
 def _kib_cut(records: Sequence[Record], start: int, end: int, shared: int, minimum: int) -> int:
     """The end of a call starting at ``start`` that stops just below a KiB boundary of billed bytes."""
-    sizes = [records[i].size - shared for i in range(start, end)]
+    sizes = [size - shared for size in map(_size, records[start:end])]
     total = sum(sizes) + shared
     boundary = total - total % _KIB
     cut = end
@@ -125,17 +178,16 @@ def _kib_cut(records: Sequence[Record], start: int, end: int, shared: int, minim
 
 
 def _call(records: Sequence[Record]) -> WriteCall:
-    first = records[0]
-    common = set(first.dimensions)
-    same_time = same_measure = True
-    for record in records[1:]:
-        if common:
-            common.intersection_update(record.dimensions)
-        same_time = same_time and record.time_ms == first.time_ms
-        same_measure = same_measure and record.measure_name == first.measure_name
+    """The call of ``records``, which are sorted by time, then measure (``plan_calls``)."""
+    first, last = records[0], records[-1]
+    same_time = first.time_ms == last.time_ms
+    if same_time:  # sorted by measure within one time: the ends tell
+        same_measure = first.series.measure == last.series.measure
+    else:
+        same_measure = len({r.series.measure for r in records}) == 1
     return WriteCall(
         records=records,
-        common_dimensions=tuple(sorted(common)),
+        common_dimensions=tuple(sorted(_common_dimensions(records))),
         common_time_ms=first.time_ms if same_time else None,
-        common_measure=first.measure_name if same_measure else None,
+        common_measure=first.series.measure if same_measure else None,
     )

@@ -13,6 +13,9 @@ import json
 from typing import Any
 
 _FAST_OPERATIONS = frozenset({"WriteRecords"})
+# A WriteRecords parameter taking the whole body already serialized (``WriteCall.body``): botocore
+# never sees the records, so neither its serializer nor anything else walks them.
+PREBUILT_BODY = "PrebuiltBody"
 
 
 class FastWriteRecordsSerializer:
@@ -25,8 +28,17 @@ class FastWriteRecordsSerializer:
         if operation_model.name not in _FAST_OPERATIONS:
             return self._inner.serialize_to_request(parameters, operation_model)
         request = self._inner.serialize_to_request({}, operation_model)
-        request["body"] = json.dumps(parameters, separators=(",", ":"), check_circular=False).encode("utf-8")
+        prebuilt = parameters.get(PREBUILT_BODY)
+        if prebuilt is not None:
+            request["body"] = prebuilt
+        else:
+            request["body"] = json.dumps(parameters, separators=(",", ":"), check_circular=False).encode("utf-8")
         return request
+
+
+def takes_prebuilt_body(client: Any) -> bool:
+    """Whether ``client`` serializes WriteRecords through ``install``'s serializer (others need parameters)."""
+    return isinstance(getattr(client, "_serializer", None), FastWriteRecordsSerializer)
 
 
 def install(client: Any) -> Any:

@@ -29,15 +29,61 @@ _SPECIAL_ROOM = len(schema.SPECIAL_DIMENSION) + 22
 _MAX_LABELS = schema.MAX_DIMENSIONS_PER_RECORD + 1  # the dimensions plus __name__
 
 
-class Record(NamedTuple):
-    """One sample as Timestream will store it; ``dimensions`` sorted by name (a tuple: cheap to build)."""
+@dataclass(slots=True)
+class StoredSeries:
+    """What every record of one series shares, worked out once per label set and cached with it.
 
-    dimensions: Dimensions
-    measure_name: str
+    ``dimension_set`` lets a call find its common dimensions with set operations in C, and
+    ``fragments`` keeps the series' part of a WriteRecords body per call layout (``calls``), so a
+    warm series is serialized once, not once per sample.
+    """
+
+    dimensions: Dimensions  # sorted by name
+    measure: str
+    # Metered bytes of one record on its own: time, measure name, dimensions and the 8-byte double.
+    size: int
+    dimension_set: frozenset[tuple[str, str]] = field(init=False, compare=False, repr=False)
+    fragments: dict[Hashable, str] = field(init=False, compare=False, repr=False, default_factory=dict)
+    _specials: dict[str, StoredSeries] = field(init=False, compare=False, repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.dimension_set = frozenset(self.dimensions)
+
+    def special(self, value: float) -> StoredSeries:
+        """The series a non-finite value is stored under: these labels plus ``__special_value__``."""
+        text = schema.encode_special(value)
+        assert text is not None
+        tagged = self._specials.get(text)
+        if tagged is None:
+            dimensions = tuple(sorted((*self.dimensions, (schema.SPECIAL_DIMENSION, text))))
+            size = self.size + len(schema.SPECIAL_DIMENSION) + len(text)
+            tagged = self._specials[text] = StoredSeries(dimensions, self.measure, size)
+        return tagged
+
+
+class Record(NamedTuple):
+    """One sample as Timestream will store it (a tuple: cheap to build, one per sample)."""
+
+    series: StoredSeries
     time_ms: int
-    value: str
-    # Metered bytes of the record on its own: time, measure name, dimensions and the 8-byte double.
-    size: int = 0
+    value: str  # the DOUBLE measure value as Timestream reads it
+
+    @property
+    def dimensions(self) -> Dimensions:
+        return self.series.dimensions
+
+    @property
+    def measure_name(self) -> str:
+        return self.series.measure
+
+    @property
+    def size(self) -> int:
+        return self.series.size
+
+
+def record(dimensions: Dimensions, measure: str, time_ms: int, value: str, size: int = 0) -> Record:
+    """A record built from its parts, for callers that have no cached series (tests, tools)."""
+    return Record(StoredSeries(dimensions, measure, size), time_ms, value)
 
 
 @dataclass
@@ -60,9 +106,9 @@ class SeriesCache:
         self._size = size
         # Keys are label pairs unless a protocol keys its series otherwise and checks its own rules.
         self._labels_of = labels_of
-        self._bases: dict[Hashable, tuple[Dimensions, str, int] | str] = {}
+        self._bases: dict[Hashable, StoredSeries | str] = {}
 
-    def base(self, key: Hashable) -> tuple[Dimensions, str, int] | str:
+    def base(self, key: Hashable) -> StoredSeries | str:
         base = self._bases.get(key)
         if base is None:
             if len(self._bases) >= self._size:
@@ -84,6 +130,7 @@ def translate(timeseries: Iterable[Any], cache: SeriesCache | None = None, key: 
     isfinite = math.isfinite
     lookup = (cache or SeriesCache()).base
     key_of = key or _label_pairs
+    new_record = tuple.__new__  # Record's own constructor is a Python function: too slow per sample
     for series in timeseries:
         if series.exemplars:
             result.ignored["exemplars"] += len(series.exemplars)
@@ -92,13 +139,12 @@ def translate(timeseries: Iterable[Any], cache: SeriesCache | None = None, key: 
         if isinstance(base, str):
             result.invalid[base] += len(series.samples) + len(series.histograms)
             continue
-        dimensions, measure, size = base
         for sample in series.samples:
             value = sample.value
             if isfinite(value):
-                append(Record(dimensions, measure, sample.timestamp, repr(value), size))
+                append(new_record(Record, (base, sample.timestamp, repr(value))))
             else:
-                append(_special_record(base, sample.timestamp, value))
+                append(Record(base.special(value), sample.timestamp, "0.0"))
         if series.histograms:
             result.invalid[HISTOGRAMS_NOT_STORED] += len(series.histograms)
     return result
@@ -125,7 +171,7 @@ def _label_pairs(series: Any) -> tuple[tuple[str, str], ...] | str:
     return tuple(kept)
 
 
-def _series_base(labels: Sequence[tuple[str, str]]) -> tuple[Dimensions, str, int] | str:
+def _series_base(labels: Sequence[tuple[str, str]]) -> StoredSeries | str:
     """Dimensions, measure name and metered size shared by a series' samples, or why it is invalid."""
     metric = ""
     previous = ""
@@ -150,7 +196,7 @@ def _series_base(labels: Sequence[tuple[str, str]]) -> tuple[Dimensions, str, in
         dimensions.append((schema.NAME_DIMENSION, metric))
     dimensions.sort()
     size = _record_size(dimensions, measure)
-    return size if isinstance(size, str) else (tuple(dimensions), measure, size)
+    return size if isinstance(size, str) else StoredSeries(tuple(dimensions), measure, size)
 
 
 def _label_names_problem(labels: Sequence[tuple[str, str]]) -> str | None:
@@ -188,11 +234,3 @@ def _dimension_problem(name: str, value: str) -> str | None:
     if len(value.encode("utf-8")) > schema.MAX_DIMENSION_VALUE_BYTES:
         return f"label value longer than Timestream's {schema.MAX_DIMENSION_VALUE_BYTES} bytes"
     return None
-
-
-def _special_record(base: tuple[Dimensions, str, int], time_ms: int, value: float) -> Record:
-    dimensions, measure, size = base
-    special = schema.encode_special(value)
-    assert special is not None
-    tagged = tuple(sorted((*dimensions, (schema.SPECIAL_DIMENSION, special))))
-    return Record(tagged, measure, time_ms, "0.0", size + len(schema.SPECIAL_DIMENSION) + len(special))

@@ -7,10 +7,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from connector.timestream.calls import WriteCall
 from connector.timestream.errors import Kind, error_code, error_message
+from connector.timestream.fast_json import PREBUILT_BODY, takes_prebuilt_body
 from connector.timestream.retry import CallFailed, call_with_retries
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class Writer:
     def _run(
         self, client: TimestreamWriteClient, database: str, table: str, call: WriteCall, deadline: float
     ) -> WriteResult:
-        params = call.parameters(database, table)
+        params = call_parameters(client, database, table, call)
         result = WriteResult()
         try:
             response, result.attempts = call_with_retries(
@@ -96,6 +97,14 @@ class Writer:
         ingested = response.get("RecordsIngested", {}).get("Total")
         result.written += len(call.records) if ingested is None else int(ingested)
         return result
+
+
+def call_parameters(client: TimestreamWriteClient, database: str, table: str, call: WriteCall) -> dict[str, Any]:
+    """The call's body built here when the client takes it (the connector's own), else its parameters."""
+    if not takes_prebuilt_body(client):
+        return call.parameters(database, table)
+    # The names are there for botocore's hooks and logs; the fast serializer sends only the body.
+    return {"DatabaseName": database, "TableName": table, PREBUILT_BODY: call.body(database, table)}
 
 
 def _rejected_records(exc: BaseException) -> list[str] | None:

@@ -15,7 +15,7 @@ from bench.__main__ import main
 from bench.common import Row, Section, formula_write_units, repeated_calls
 from bench.store import StoreProcess
 from connector.timestream.calls import plan_calls
-from connector.timestream.records import Record
+from connector.timestream.records import record
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_server() -> None:
 
 
 def test_formula_matches_layouts() -> None:
-    records = [Record((("instance", "a"), ("job", "j"), ("q", str(i))), "metric", 1000, "1.0") for i in range(150)]
+    records = [record((("instance", "a"), ("job", "j"), ("q", str(i))), "metric", 1000, "1.0") for i in range(150)]
     repeated = [formula_write_units(c.parameters("d", "t")) for c in repeated_calls(records)]
     common = [formula_write_units(c.parameters("d", "t")) for c in plan_calls(records)]
     # one record alone: 8 time + "instance"+"a" + "job"+"j" + "q"+"0" + "metric" + 8 value

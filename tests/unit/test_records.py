@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from connector.timestream import schema
 from connector.timestream.calls import _call, plan_calls
-from connector.timestream.records import Record, translate
+from connector.timestream.records import Record, record, translate
 from prompb import remote_pb2
 from tests.helpers import STALE_NAN, float_bits, write_request
 
@@ -18,8 +18,8 @@ def series(*items):  # type: ignore[no-untyped-def]
 def test_each_sample_becomes_one_record_with_its_labels_time_and_value() -> None:
     result = translate(series(([("__name__", "up"), ("instance", "a:1"), ("job", "node")], [(1000, 1.0), (2000, 0.0)])))
     assert result.records == [
-        Record((("instance", "a:1"), ("job", "node")), "up", 1000, "1.0", 8 + 2 + 8 + 3 + 3 + 4 + 8),
-        Record((("instance", "a:1"), ("job", "node")), "up", 2000, "0.0", 8 + 2 + 8 + 3 + 3 + 4 + 8),
+        record((("instance", "a:1"), ("job", "node")), "up", 1000, "1.0", 8 + 2 + 8 + 3 + 3 + 4 + 8),
+        record((("instance", "a:1"), ("job", "node")), "up", 2000, "0.0", 8 + 2 + 8 + 3 + 3 + 4 + 8),
     ]
     assert not result.invalid
 
@@ -88,17 +88,17 @@ def test_random_label_sets_and_values_reach_the_records_unchanged(labels, metric
     pairs = sorted([("__name__", metric), *labels.items()])
     result = translate(series((pairs, [(1000 + i, v) for i, v in enumerate(values)])))
     assert len(result.records) == len(values)
-    for record, value in zip(result.records, values, strict=True):
-        assert float_bits(float(record.value)) == float_bits(value)
-        decoded = {schema.label_name(n): v for n, v in record.dimensions}
-        true_name = decoded.pop(None, record.measure_name)
+    for rec, value in zip(result.records, values, strict=True):
+        assert float_bits(float(rec.value)) == float_bits(value)
+        decoded = {schema.label_name(n): v for n, v in rec.dimensions}
+        true_name = decoded.pop(None, rec.measure_name)
         assert true_name == metric
         assert decoded == labels
 
 
 def _records(n: int, time_ms: int = 1000) -> list[Record]:
     return [
-        Record((("instance", f"host{i % 3}"), ("job", "node"), ("mode", f"m{i}")), "cpu", time_ms, f"{i}.0")
+        record((("instance", f"host{i % 3}"), ("job", "node"), ("mode", f"m{i}")), "cpu", time_ms, f"{i}.0")
         for i in range(n)
     ]
 
@@ -107,7 +107,7 @@ def test_calls_hold_at_most_100_records_and_every_record_once() -> None:
     records = _records(250)
     calls = plan_calls(records)
     assert [len(c.records) for c in calls] == [100, 100, 50]
-    assert sorted(r for c in calls for r in c.records) == sorted(records)
+    assert sorted((r for c in calls for r in c.records), key=_fields) == sorted(records, key=_fields)
 
 
 def test_shared_time_and_dimensions_go_into_common_attributes() -> None:
@@ -116,9 +116,9 @@ def test_shared_time_and_dimensions_go_into_common_attributes() -> None:
     common = params["CommonAttributes"]
     assert common["Time"] == "1000" and common["MeasureName"] == "cpu"
     assert common["Dimensions"] == [{"Name": "job", "Value": "node"}]
-    for record in params["Records"]:
-        assert "Time" not in record and "MeasureName" not in record
-        names = {d["Name"] for d in record["Dimensions"]}
+    for item in params["Records"]:
+        assert "Time" not in item and "MeasureName" not in item
+        names = {d["Name"] for d in item["Dimensions"]}
         assert names == {"instance", "mode"}
 
 
@@ -139,14 +139,14 @@ def test_merging_common_attributes_restores_every_record_exactly() -> None:
         for item in params["Records"]:
             dims = {d["Name"]: d["Value"] for d in common.get("Dimensions", []) + item.get("Dimensions", [])}
             rebuilt.append(
-                Record(
+                record(
                     tuple(sorted(dims.items())),
                     item.get("MeasureName", common.get("MeasureName")),
                     int(item.get("Time", common.get("Time"))),
                     item["MeasureValue"],
                 )
             )
-    assert sorted(rebuilt) == sorted(records)
+    assert sorted(rebuilt, key=_fields) == sorted(records, key=_fields)
 
 
 def _billed_units(params: dict) -> int:  # type: ignore[type-arg]
@@ -154,9 +154,9 @@ def _billed_units(params: dict) -> int:  # type: ignore[type-arg]
     common = params["CommonAttributes"]
     total = len(common.get("MeasureName", "").encode()) + (8 if "Time" in common else 0)
     total += sum(len(d["Name"].encode()) + len(d["Value"].encode()) for d in common.get("Dimensions", []))
-    for record in params["Records"]:
-        total += 8 + len(record.get("MeasureName", "").encode()) + (8 if "Time" in record else 0)
-        total += sum(len(d["Name"].encode()) + len(d["Value"].encode()) for d in record.get("Dimensions", []))
+    for item in params["Records"]:
+        total += 8 + len(item.get("MeasureName", "").encode()) + (8 if "Time" in item else 0)
+        total += sum(len(d["Name"].encode()) + len(d["Value"].encode()) for d in item.get("Dimensions", []))
     return -(-total // 1024)
 
 
@@ -170,7 +170,7 @@ def _captured_requests() -> list[list[Record]]:
 def test_calls_do_not_mix_scrapes_so_they_share_time_and_target() -> None:
     for records in _captured_requests():
         calls = plan_calls(records)
-        assert sorted(r for c in calls for r in c.records) == sorted(records)
+        assert sorted((r for c in calls for r in c.records), key=_fields) == sorted(records, key=_fields)
         assert all(len(c.records) <= 100 for c in calls)
         scrape_sizes = Counter(r.time_ms for r in records)
         for call in calls:
@@ -179,10 +179,10 @@ def test_calls_do_not_mix_scrapes_so_they_share_time_and_target() -> None:
 
 
 def test_tiny_groups_are_packed_together() -> None:
-    records = [Record((("i", str(k)),), "m", 1000 + k, "1.0", 20) for k in range(150)]
+    records = [record((("i", str(k)),), "m", 1000 + k, "1.0", 20) for k in range(150)]
     calls = plan_calls(records)
     assert len(calls) == 2
-    assert sorted(r for c in calls for r in c.records) == sorted(records)
+    assert sorted((r for c in calls for r in c.records), key=_fields) == sorted(records, key=_fields)
 
 
 def test_planning_bills_less_than_plain_chunks_of_100_with_common_attributes() -> None:
@@ -193,3 +193,7 @@ def test_planning_bills_less_than_plain_chunks_of_100_with_common_attributes() -
             _billed_units(_call(records[i : i + 100]).parameters("d", "t")) for i in range(0, len(records), 100)
         )
     assert planned < plain
+
+
+def _fields(r: Record) -> tuple[object, ...]:
+    return (r.dimensions, r.measure_name, r.time_ms, r.value)

@@ -2,7 +2,8 @@ import pytest
 
 from connector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from connector.prom import snappy
-from connector.prom.write_codec import V1_PROTO, V2_PROTO, decode_write_request, negotiate
+from connector.prom.write_codec import V1_PROTO, V2_PROTO, negotiate
+from connector.prom.write_v1 import decode_write_request
 from tests.helpers import WRITE_HEADERS, v2_body, write_request
 
 

@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from connector.timestream.calls import plan_calls
 from connector.timestream.errors import Kind
-from connector.timestream.records import Record
+from connector.timestream.records import record
 from connector.timestream.writer import Writer
 
 
@@ -66,7 +66,7 @@ class FakeClient:
 
 
 def _calls(n: int):  # type: ignore[no-untyped-def]
-    records = [Record((("i", str(k)),), "m", 1000, f"{k}.0") for k in range(n)]
+    records = [record((("i", str(k)),), "m", 1000, f"{k}.0") for k in range(n)]
     return plan_calls(records)
 
 
