@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import operator
+from bisect import bisect_right
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import groupby
+from itertools import accumulate, groupby
 from typing import Any
 
 from connector.timestream import schema
@@ -106,19 +107,84 @@ def plan_calls(records: Sequence[Record], per_call: int = schema.MAX_RECORDS_PER
     """Calls of up to ``per_call`` records, cut where billing is cheapest.
 
     A call never mixes scrapes (timestamps) unless they are tiny, so each call can share its time,
-    ``job``, ``instance`` and external labels. Calls are cut just below a KiB boundary of billed
-    bytes where that keeps them at least half full: Timestream rounds each call up to whole KiB.
+    ``job``, ``instance`` and external labels. Within a scrape, a metric with enough series gets
+    calls of its own, which share its measure name too (``_records_for_own_calls``). Calls are
+    cut just below a KiB boundary of billed bytes where that keeps them at least half full:
+    Timestream rounds each call up to whole KiB.
     """
     ordered = sorted(records, key=_grouping_key)
     calls: list[WriteCall] = []
     small: list[Record] = []
-    for group in _same_time_runs(ordered):
-        if len(group) < _MIN_SCRAPE_RECORDS:
-            small.extend(group)
+    for scrape in _same_time_runs(ordered):
+        if len(scrape) < _MIN_SCRAPE_RECORDS:
+            small.extend(scrape)
         else:
-            calls.extend(_split(group, per_call))
+            calls.extend(_plan_scrape(scrape, per_call))
     calls.extend(_split(small, per_call))
     return calls
+
+
+def _plan_scrape(scrape: Sequence[Record], per_call: int) -> list[WriteCall]:
+    """Calls for the records of one timestamp, sorted by measure name."""
+    scrape_shared = _dimension_bytes(_common_dimensions(scrape)) + TIME_BYTES
+    mixed: list[Record] = []
+    own: list[tuple[list[Record], int, int]] = []  # (records, KiB in calls of their own, bytes if mixed)
+    for _, run in groupby(scrape, key=_measure):
+        metric = list(run)
+        if sum(map(_size, metric)) - len(metric) * scrape_shared <= _KIB:  # an own call bills a KiB at least
+            mixed.extend(metric)
+            continue
+        count, kib, mixed_bytes = _records_for_own_calls(metric, scrape_shared, per_call)
+        if count:
+            own.append((metric[:count], kib, mixed_bytes))
+        mixed.extend(metric[count:])
+    # Own calls round up on their own; the mixed calls' last KiB often has room for them.
+    pool = scrape_shared + sum(map(_size, mixed)) - len(mixed) * scrape_shared
+    calls: list[WriteCall] = []
+    for records, kib, mixed_bytes in sorted(own, key=lambda item: item[2] / item[1]):
+        if -(-(pool + mixed_bytes) // _KIB) + (pool // -_KIB) < kib:
+            mixed.extend(records)
+            pool += mixed_bytes
+        else:
+            calls.extend(_split(records, per_call))
+    mixed.sort(key=_measure)
+    calls.extend(_split(mixed, per_call))
+    return calls
+
+
+def _records_for_own_calls(metric: Sequence[Record], scrape_shared: int, per_call: int) -> tuple[int, int, int]:
+    """How many of one metric's records bill least in calls of their own; the rest join mixed calls.
+
+    In a mixed call each record carries its measure name; in a call of its own the name and the
+    labels the metric's series share count once, but the call rounds up to whole KiB. So a metric
+    takes calls of its own for as many records as fill them best, and leaves the remainder to the
+    mixed calls, whose rounding is paid once for all the metrics they hold (counted here in bytes).
+    Returns that count, the KiB its calls bill and the bytes those records would take mixed.
+    """
+    sizes = list(map(_size, metric))
+    mixed = [size - scrape_shared for size in sizes]
+    mixed_total = sum(mixed)
+    shared = TIME_BYTES + utf8_len(metric[0].series.measure) + _dimension_bytes(_common_dimensions(metric))
+    mixed_before = list(accumulate(mixed, initial=0))  # mixed bytes of the first n records
+    best = (mixed_total, 0, 0, 0)  # (cost, count, KiB, mixed bytes)
+    closed_kib = 0
+    for start in range(0, len(sizes), per_call):
+        # Own bytes of a call holding this chunk's first n records: the shared part counts once.
+        own = list(accumulate(size - shared for size in sizes[start : start + per_call]))
+        own = [total + shared for total in own]
+        for kib in range(1, -(-own[-1] // _KIB) + 1):
+            count = bisect_right(own, kib * _KIB)  # the most records that fit in ``kib`` KiB
+            if count:
+                taken = start + count
+                cost = (closed_kib + kib) * _KIB + mixed_total - mixed_before[taken]
+                if cost < best[0]:
+                    best = (cost, taken, closed_kib + kib, mixed_before[taken])
+        closed_kib += -(-own[-1] // _KIB)
+    return best[1], best[2], best[3]
+
+
+def _dimension_bytes(dimensions: Iterable[tuple[str, str]]) -> int:
+    return sum(utf8_len(n) + utf8_len(v) for n, v in dimensions)
 
 
 # Scrape first, then metric name: a call of one metric's series can share its measure name too.
@@ -131,6 +197,7 @@ def _same_time_runs(ordered: Sequence[Record]) -> Iterable[list[Record]]:
 
 
 _time = operator.attrgetter("time_ms")
+_measure = operator.attrgetter("series.measure")
 
 
 def _split(records: Sequence[Record], per_call: int) -> list[WriteCall]:
@@ -150,9 +217,8 @@ def _shared_bytes(records: Sequence[Record]) -> int:
     """Bytes every record of ``records`` shares (its common dimensions and, if equal, time)."""
     if not records:
         return 0
-    common = _common_dimensions(records)
     same_time = records[0].time_ms == records[-1].time_ms
-    return sum(utf8_len(n) + utf8_len(v) for n, v in common) + (TIME_BYTES if same_time else 0)
+    return _dimension_bytes(_common_dimensions(records)) + (TIME_BYTES if same_time else 0)
 
 
 def _common_dimensions(records: Sequence[Record]) -> frozenset[tuple[str, str]]:

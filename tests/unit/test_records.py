@@ -1,5 +1,6 @@
 import math
 from collections import Counter
+from itertools import groupby
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -97,17 +98,19 @@ def test_random_label_sets_and_values_reach_the_records_unchanged(labels, metric
 
 
 def _records(n: int, time_ms: int = 1000) -> list[Record]:
-    return [
-        record((("instance", f"host{i % 3}"), ("job", "node"), ("mode", f"m{i}")), "cpu", time_ms, f"{i}.0")
-        for i in range(n)
-    ]
+    records = []
+    for i in range(n):
+        dimensions = (("instance", f"host{i % 3}"), ("job", "node"), ("mode", f"m{i}"))
+        size = 8 + 8 + len("cpu") + sum(len(name) + len(value) for name, value in dimensions)
+        records.append(record(dimensions, "cpu", time_ms, f"{i}.0", size))
+    return records
 
 
 def test_calls_hold_at_most_100_records_and_every_record_once() -> None:
     records = _records(250)
     calls = plan_calls(records)
-    assert [len(c.records) for c in calls] == [100, 100, 50]
-    assert sorted((r for c in calls for r in c.records), key=_fields) == sorted(records, key=_fields)
+    assert all(len(c.records) <= 100 for c in calls) and len(calls) >= 3
+    assert sorted(_fields(r) for c in calls for r in c.records) == sorted(map(_fields, records))
 
 
 def test_shared_time_and_dimensions_go_into_common_attributes() -> None:
@@ -146,7 +149,7 @@ def test_merging_common_attributes_restores_every_record_exactly() -> None:
                     item["MeasureValue"],
                 )
             )
-    assert sorted(rebuilt, key=_fields) == sorted(records, key=_fields)
+    assert sorted(map(_fields, rebuilt)) == sorted(map(_fields, records))
 
 
 def _billed_units(params: dict) -> int:  # type: ignore[type-arg]
@@ -170,7 +173,7 @@ def _captured_requests() -> list[list[Record]]:
 def test_calls_do_not_mix_scrapes_so_they_share_time_and_target() -> None:
     for records in _captured_requests():
         calls = plan_calls(records)
-        assert sorted((r for c in calls for r in c.records), key=_fields) == sorted(records, key=_fields)
+        assert sorted(_fields(r) for c in calls for r in c.records) == sorted(map(_fields, records))
         assert all(len(c.records) <= 100 for c in calls)
         scrape_sizes = Counter(r.time_ms for r in records)
         for call in calls:
@@ -182,7 +185,7 @@ def test_tiny_groups_are_packed_together() -> None:
     records = [record((("i", str(k)),), "m", 1000 + k, "1.0", 20) for k in range(150)]
     calls = plan_calls(records)
     assert len(calls) == 2
-    assert sorted((r for c in calls for r in c.records), key=_fields) == sorted(records, key=_fields)
+    assert sorted(_fields(r) for c in calls for r in c.records) == sorted(map(_fields, records))
 
 
 def test_planning_bills_less_than_plain_chunks_of_100_with_common_attributes() -> None:
@@ -197,3 +200,51 @@ def test_planning_bills_less_than_plain_chunks_of_100_with_common_attributes() -
 
 def _fields(r: Record) -> tuple[object, ...]:
     return (r.dimensions, r.measure_name, r.time_ms, r.value)
+
+
+def _scrape(metrics: dict[str, int], time_ms: int = 1000) -> list[Record]:
+    """One target's scrape: ``metrics`` maps a metric name to its number of series."""
+    pairs = []
+    for name, count in metrics.items():
+        for i in range(count):
+            labels = [("__name__", name), ("instance", "10.0.0.1:9100"), ("job", "node"), ("le", f"{i * 0.25}")]
+            pairs.append((labels, [(time_ms, float(i))]))
+    return translate(series(*pairs)).records
+
+
+def _units(calls: list) -> int:  # type: ignore[type-arg]
+    return sum(_billed_units(c.parameters("d", "t")) for c in calls)
+
+
+def _chunks(records: list[Record]) -> list:  # type: ignore[type-arg]
+    return [_call(records[i : i + 100]) for i in range(0, len(records), 100)]
+
+
+def test_a_metric_with_many_series_gets_calls_that_share_its_name() -> None:
+    singles = {f"node_some_rather_long_gauge_name_{k:02d}": 1 for k in range(60)}
+    records = _scrape({"http_request_duration_seconds_bucket": 70, **singles})
+    calls = plan_calls(records)
+    own = [c for c in calls if c.common_measure == "http_request_duration_seconds_bucket"]
+    assert sum(len(c.records) for c in own) >= 50  # most of its series, in calls naming it once
+    ordered = sorted(records, key=lambda r: r.measure_name)
+    assert _units(calls) < _units(_chunks(ordered))  # every metric mixed, sorted as the planner sorts
+
+
+def test_a_metric_of_few_series_stays_in_the_mixed_calls() -> None:
+    records = _scrape({"up": 3, **{f"go_gauge_{k:02d}": 1 for k in range(30)}})
+    calls = plan_calls(records)
+    assert len(calls) == 1  # an own call for 3 records would bill a KiB for ~100 bytes
+    assert _units(calls) == _units(_chunks(records))
+
+
+def test_planning_bills_less_than_one_call_per_metric_or_all_metrics_mixed_on_captured_traffic() -> None:
+    planned = mixed = per_metric = 0
+    for records in _captured_requests():
+        planned += _units(plan_calls(records))
+        ordered = sorted(records, key=lambda r: (r.time_ms, r.measure_name))
+        for _, scrape in groupby(ordered, key=lambda r: r.time_ms):
+            scrape_records = list(scrape)
+            mixed += _units(_chunks(scrape_records))
+            for _, metric in groupby(scrape_records, key=lambda r: r.measure_name):
+                per_metric += _units(_chunks(list(metric)))
+    assert planned < mixed and planned < per_metric
