@@ -27,6 +27,7 @@ TIME_BYTES = 8
 # Room kept in every record for the special-value dimension, so that any sample of a series fits.
 _SPECIAL_ROOM = len(schema.SPECIAL_DIMENSION) + 22
 _MAX_LABELS = schema.MAX_DIMENSIONS_PER_RECORD + 1  # the dimensions plus __name__
+_MAX_SPECIALS = 8  # +Inf, -Inf, staleness, NaN and a few NaN payloads per series
 
 
 @dataclass(slots=True)
@@ -55,6 +56,8 @@ class StoredSeries:
         assert text is not None
         tagged = self._specials.get(text)
         if tagged is None:
+            if len(self._specials) >= _MAX_SPECIALS:  # NaN payloads are many: a hostile sender varies them
+                self._specials.clear()
             dimensions = tuple(sorted((*self.dimensions, (schema.SPECIAL_DIMENSION, text))))
             size = self.size + len(schema.SPECIAL_DIMENSION) + len(text)
             tagged = self._specials[text] = StoredSeries(dimensions, self.measure, size)

@@ -1,4 +1,5 @@
 import math
+import struct
 from collections import Counter
 from itertools import groupby
 
@@ -248,3 +249,12 @@ def test_planning_bills_less_than_one_call_per_metric_or_all_metrics_mixed_on_ca
             for _, metric in groupby(scrape_records, key=lambda r: r.measure_name):
                 per_metric += _units(_chunks(list(metric)))
     assert planned < mixed and planned < per_metric
+
+
+def test_a_series_keeps_a_bounded_number_of_special_value_variants() -> None:
+    stored = translate(series(([("__name__", "m"), ("job", "x")], [(1, 1.0)]))).records[0].series
+    payloads = [struct.unpack(">d", (0x7FF0000000000100 + i).to_bytes(8, "big"))[0] for i in range(1000)]
+    tagged = [stored.special(value) for value in payloads]
+    assert len(stored._specials) <= 8
+    texts = {dict(t.dimensions)[schema.SPECIAL_DIMENSION] for t in tagged}
+    assert texts == {schema.encode_special(v) for v in payloads}
