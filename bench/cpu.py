@@ -9,8 +9,11 @@
     ``translate_v1`` + ``plan_calls`` + the WriteRecords request (``call_parameters``: the body built
     by ``WriteCall.body``) through a real botocore client built by ``ClientCache`` (fast_json
     installed), via ``client._serializer.serialize_to_request``. No network. Target: 2x (a).
-(c) (b) with the whole ``client.write_records`` instead of the serializer (event hooks, endpoint,
-    SigV4 signing, response parsing), the HTTP send replaced by a canned answer. Target: 12 us.
+(c) (b) with the whole ``client.write_records`` instead of the serializer: the connector's transport
+    (``timestream/write_transport``: SigV4 signing by botocore's signer, response parsing), its
+    network exchange replaced by a canned answer. Target: 12 us.
+(e) CPU per WriteRecords call of the same prebuilt bodies over local HTTP (``bench.fake_timestream``,
+    its own process): the connector's transport against the botocore client it replaces.
 
 (d) remote write 2.0 against 1.0 for the same data: the captured requests converted to 2.0 as a
     Prometheus 3 sender encodes them (interned symbols, each series' metadata), and both versions
@@ -27,7 +30,10 @@ from __future__ import annotations
 import cProfile
 import gc
 import io
+import json
 import pstats
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -54,8 +60,8 @@ from connector.prom.write_codec import V2_PROTO, negotiate
 from connector.prom.write_v1 import decode_write_request
 from connector.timestream.calls import plan_calls
 from connector.timestream.clients import ClientCache
-from connector.timestream.writer import call_parameters
 from connector.timestream.records import SeriesCache
+from connector.timestream.writer import call_parameters
 from connector.write import WriteHandler, translate_v1, v1_series_cache
 from prompb import remote_pb2
 from tests.helpers import WRITE_V2_HEADERS, captured_metadata, to_v2
@@ -202,8 +208,40 @@ def build_clients() -> tuple[Any, Any]:
     def canned(request: Any, **_: Any) -> AWSResponse:
         return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, _Raw())
 
-    calling.meta.events.register("before-send.timestream-write.WriteRecords", canned)
+    calling.meta.events.register("before-send.timestream-write.WriteRecords", canned)  # botocore's own send
+    calling._transport._exchange = lambda *_: (200, {"content-type": "application/x-amz-json-1.0"}, _INGESTED)
     return serializing, calling
+
+
+def http_exchange(items: Workload, rounds: int) -> tuple[float, float, int]:
+    """CPU seconds per call of the same prebuilt calls sent over local HTTP to ``bench.fake_timestream``:
+    (the connector's transport, the botocore client it wraps, calls), medians of interleaved rounds."""
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "bench.fake_timestream"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT
+    )
+    try:
+        assert fake.stdout is not None
+        port = json.loads(fake.stdout.readline())["port"]
+        settings = settings_for(f"http://127.0.0.1:{port}", TABLE)
+        transport_client = ClientCache(settings).write_client(Identity(ACCESS_KEY_ID, SECRET_ACCESS_KEY))
+        botocore_client = transport_client._botocore_client
+        cache = v1_series_cache()
+        params = []
+        for headers, body in items:
+            translation = translate_v1(decode_write_request(headers, body, LIMIT), cache)
+            calls = plan_calls(translation.records)
+            params += [call_parameters(transport_client, "BenchDatabase", TABLE, call) for call in calls]
+        spent: dict[str, list[float]] = {"transport": [], "botocore": []}
+        for client in (transport_client, botocore_client):  # connections and models warm, untimed
+            client.write_records(**params[0])
+        for _ in range(rounds):
+            for name, client in (("transport", transport_client), ("botocore", botocore_client)):
+                gc.collect()
+                spent[name].append(cpu_seconds(lambda client=client: [client.write_records(**p) for p in params]))
+        return median(spent["transport"]) / len(params), median(spent["botocore"]) / len(params), len(params)
+    finally:
+        fake.kill()
+        fake.wait()
 
 
 def run(target_samples: int = 100_000, rounds: int = 5, profile: bool = True) -> Section:
@@ -293,6 +331,18 @@ def run(target_samples: int = 100_000, rounds: int = 5, profile: bool = True) ->
             note="signing, hooks, parsing",
         ),
     ]
+    transport_call, botocore_call, http_calls = http_exchange(small, max(1, rounds // 2))
+    section.rows.append(
+        Row(
+            "CPU/call: WriteRecords over local HTTP, the connector's transport (e)",
+            1e6 * transport_call,
+            "us",
+            1e6 * botocore_call,
+            "the botocore client",
+            transport_call / botocore_call,
+            note=f"{http_calls} prebuilt calls, {small_samples / http_calls:.0f} records each",
+        )
+    )
     stages = stage_breakdown(small, serializing, series)
     total = sum(stages.values())
     section.details.append(
@@ -312,5 +362,6 @@ def run(target_samples: int = 100_000, rounds: int = 5, profile: bool = True) ->
         section.details.append("cProfile of (b), own time (the profiler inflates small Python functions):")
         section.details.extend("  " + line for line in hotspots(lambda: connector_path(small, serializing, series)))
         section.details.append("cProfile of (c), own time:")
-        section.details.extend("  " + line for line in hotspots(lambda: full_client_path(small, calling, series), top=8))
+        full = hotspots(lambda: full_client_path(small, calling, series), top=8)
+        section.details.extend("  " + line for line in full)
     return section

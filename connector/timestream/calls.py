@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import operator
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, groupby
@@ -128,16 +129,18 @@ def _plan_scrape(scrape: Sequence[Record], per_call: int) -> list[WriteCall]:
     """Calls for the records of one timestamp, sorted by measure name."""
     scrape_shared = _dimension_bytes(_common_dimensions(scrape)) + TIME_BYTES
     mixed: list[Record] = []
-    own: list[tuple[list[Record], int, int]] = []  # (records, KiB in calls of their own, bytes if mixed)
-    for _, run in groupby(scrape, key=_measure):
-        metric = list(run)
-        if sum(map(_size, metric)) - len(metric) * scrape_shared <= _KIB:  # an own call bills a KiB at least
-            mixed.extend(metric)
-            continue
-        count, kib, mixed_bytes = _records_for_own_calls(metric, scrape_shared, per_call)
-        if count:
-            own.append((metric[:count], kib, mixed_bytes))
-        mixed.extend(metric[count:])
+    own: list[tuple[Sequence[Record], int, int]] = []  # (records, KiB in calls of their own, bytes if mixed)
+    start = 0
+    for count in Counter(map(_measure, scrape)).values():  # in the scrape's (measure) order
+        metric = scrape[start : start + count]
+        start += count
+        # One record, or a few under a KiB, never pays for a call of its own.
+        if count > 1 and sum(map(_size, metric)) - count * scrape_shared > _KIB:
+            taken, kib, mixed_bytes = _records_for_own_calls(metric, scrape_shared, per_call)
+            if taken:
+                own.append((metric[:taken], kib, mixed_bytes))
+                metric = metric[taken:]
+        mixed.extend(metric)
     # Own calls round up on their own; the mixed calls' last KiB often has room for them.
     pool = scrape_shared + sum(map(_size, mixed)) - len(mixed) * scrape_shared
     calls: list[WriteCall] = []
@@ -202,7 +205,7 @@ _measure = operator.attrgetter("series.measure")
 
 def _split(records: Sequence[Record], per_call: int) -> list[WriteCall]:
     calls = []
-    shared = _shared_bytes(records)
+    shared = _shared_bytes(records) if len(records) > per_call else 0  # only cuts need it
     start = 0
     while start < len(records):
         end = min(start + per_call, len(records))
@@ -223,8 +226,8 @@ def _shared_bytes(records: Sequence[Record]) -> int:
 
 def _common_dimensions(records: Sequence[Record]) -> frozenset[tuple[str, str]]:
     """The (name, value) pairs on every record: one C-level intersection of the series' sets."""
-    first, *others = set(map(_dimension_set, records))  # frozensets cache their hash: cheap to dedupe
-    return first.intersection(*others)
+    # Each step intersects a few shared pairs with one series' set: a handful of lookups, in C.
+    return records[0].series.dimension_set.intersection(*map(_dimension_set, records))
 
 
 _dimension_set = operator.attrgetter("series.dimension_set")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from connector.auth import ROLE, Identity
 from connector.config import Settings
 from connector.timestream import fast_json, pages
+from connector.timestream.write_transport import TransportWriteClient, WriteRecordsTransport, proxy_configured
 
 if TYPE_CHECKING:
     from mypy_boto3_timestream_query import TimestreamQueryClient
@@ -81,7 +83,32 @@ class ClientCache:
             client = self._session().create_client(
                 service, region_name=settings.region, endpoint_url=endpoint, config=config, **keys
             )
-        return fast_json.install(client) if service == "timestream-write" else pages.install(client)
+        if service != "timestream-write":
+            return pages.install(client)
+        client = fast_json.install(client)
+        if proxy_configured(endpoint or client.meta.endpoint_url):
+            return client
+        transport = WriteRecordsTransport(
+            client,
+            self._credentials(identity),
+            settings.region,
+            endpoint,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            user_agent=config.user_agent,
+        )
+        return TransportWriteClient(client, transport)
+
+    def _credentials(self, identity: Identity) -> Callable[[], Any]:
+        """What signs ``identity``'s writes: exactly its keys, or the role's current credentials."""
+        if identity is ROLE:
+            with self._lock:
+                source = self._session().get_credentials()
+            return source.get_frozen_credentials  # type: ignore[no-any-return]
+        from botocore.credentials import Credentials
+
+        keys = Credentials(identity.access_key_id, identity.secret_access_key).get_frozen_credentials()
+        return lambda: keys
 
     def _user_agent(self) -> str:
         return f"{self._session().user_agent()} {USER_AGENT_PRODUCT}"

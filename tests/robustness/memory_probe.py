@@ -71,14 +71,24 @@ def _accept_everything(request: Any, **_: Any) -> AWSResponse:
     return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body.encode()))
 
 
+def _accept_exchange(scheme: str, host: str, port: int, headers: Any, body: bytes, url: str) -> Any:
+    records = len(json.loads(body).get("Records", ()))
+    answer = json.dumps({"RecordsIngested": {"Total": records, "MemoryStore": records, "MagneticStore": 0}})
+    return 200, {"content-type": "application/x-amz-json-1.0"}, answer.encode()
+
+
 class _OfflineClients(ClientCache):
-    """The real boto3 clients (serializer, signer, parser), their HTTP send replaced by an instant 200."""
+    """The real write path (bodies, signing, parsing), its network exchange replaced by an instant 200:
+    on the connector's own transport, and on botocore's client where that sends (a proxy)."""
 
     def write_client(self, identity: Any) -> Any:
         client = super().write_client(identity)
         client.meta.events.register(
             "before-send.timestream-write.WriteRecords", _accept_everything, unique_id="robustness-offline"
         )
+        transport = getattr(client, "_transport", None)
+        if transport is not None:
+            transport._exchange = _accept_exchange
         return client
 
 
