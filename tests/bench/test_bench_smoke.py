@@ -39,17 +39,18 @@ def _sane(section: Section, rows: int) -> None:
 
 def test_cpu() -> None:
     section = cpu.run(target_samples=300, rounds=1, profile=True)
-    _sane(section, 5)
+    _sane(section, 6)
     assert any("2.0" in row.name and row.baseline for row in section.rows)  # 2.0 against 1.0, same data
     assert any("parse only" in row.name for row in section.rows)  # the floor the others are read against
 
 
 def test_billing(store: StoreProcess) -> None:
     section = billing.run(store)
-    _sane(section, 1)
+    _sane(section, 2)
     row = section.rows[0]
     assert row.ratio is not None and row.ratio < 1  # CommonAttributes can only lower the bill
     assert any("(formula: " in line for line in section.details)
+    assert section.rows[1].figure <= row.figure  # no plan bills below its bytes without rounding
     assert not any("WARNING" in line for line in section.details)
 
 
