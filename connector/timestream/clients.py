@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from connector.auth import ROLE, Identity
 from connector.config import Settings
 from connector.timestream import fast_json, pages
-from connector.timestream.write_transport import TransportWriteClient, WriteRecordsTransport, proxy_configured
 
 if TYPE_CHECKING:
     from mypy_boto3_timestream_query import TimestreamQueryClient
@@ -85,6 +84,9 @@ class ClientCache:
             )
         if service != "timestream-write":
             return pages.install(client)
+        # Imported with the first client, as botocore is: http.client and ssl cost ~20 ms to import.
+        from connector.timestream.write_transport import TransportWriteClient, WriteRecordsTransport, proxy_configured
+
         client = fast_json.install(client)
         if proxy_configured(endpoint or client.meta.endpoint_url):
             return client
