@@ -9,11 +9,11 @@ import time
 from collections.abc import Callable
 from types import ModuleType
 
-from bench import billing, coldstart, cpu, latency, memory, read, report, server, store_query
+from bench import backfill, billing, coldstart, cpu, latency, memory, read, report, server, store_query, sustained
 from bench.common import Section
 from bench.store import StoreProcess
 
-ORDER = ("coldstart", "cpu", "billing", "latency", "memory", "read", "store_query", "server")
+ORDER = ("coldstart", "cpu", "billing", "latency", "memory", "read", "store_query", "server", "sustained", "backfill")
 MODULES: dict[str, ModuleType] = {
     "cpu": cpu,
     "latency": latency,
@@ -23,6 +23,8 @@ MODULES: dict[str, ModuleType] = {
     "read": read,
     "store_query": store_query,
     "server": server,
+    "sustained": sustained,
+    "backfill": backfill,
 }
 
 
@@ -67,6 +69,16 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "store_query": lambda: store_query.run(rows=100_000 if quick else 1_000_000, rounds=1 if quick else 3),
         "server": lambda: server.run(requests=50 if quick else 200, rounds=1 if quick else 3),
+        "sustained": lambda: sustained.run(
+            seconds=5 if quick else 30,
+            warmup=1 if quick else 3,
+            rates=(1000, 10_000) if quick else sustained.RATES,
+            ceiling_seconds=5 if quick else 20,
+            wide_series=None if quick else sustained.WIDE_SERIES,
+        ),
+        "backfill": lambda: backfill.run(
+            shared_store(), series=50 if quick else 200, samples=400 if quick else 1_000, rounds=1 if quick else 3
+        ),
     }
     sections = []
     try:

@@ -18,6 +18,7 @@ from connector.config import Settings
 from connector.http import Headers, Request
 from connector.prom import snappy
 from connector.timestream import schema
+from connector.timestream.metering import formula_write_units  # noqa: F401 - the one formula, re-exported
 from connector.timestream.records import Record
 from prompb import remote_pb2
 
@@ -219,20 +220,3 @@ class RepeatedCall:
 def repeated_calls(records: Sequence[Record], per_call: int = schema.MAX_RECORDS_PER_CALL) -> list[RepeatedCall]:
     """The records in request order, ``per_call`` per call (no regrouping)."""
     return [RepeatedCall(records[i : i + per_call]) for i in range(0, len(records), per_call)]
-
-
-def formula_write_units(parameters: dict[str, Any]) -> tuple[int, int]:
-    """(bytes, write units) of one call by the metering formula in FACTS.md; assumes DOUBLE values.
-
-    Per record: 8 B time + dimension names and values + measure name + 8 B value; whatever sits in
-    CommonAttributes counts once per call; each call rounds up to whole KiB.
-    """
-
-    def size(item: dict[str, Any]) -> int:
-        total = 8 if "Time" in item else 0
-        total += sum(len(d["Name"].encode()) + len(d["Value"].encode()) for d in item.get("Dimensions", ()))
-        total += len(item["MeasureName"].encode()) if "MeasureName" in item else 0
-        return total + (8 if "MeasureValue" in item else 0)
-
-    total = size(parameters.get("CommonAttributes", {})) + sum(size(r) for r in parameters["Records"])
-    return total, -(-total // 1024)

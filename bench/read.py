@@ -45,6 +45,7 @@ returned is ``read_codec.encode`` of them; the stream of (1a) is reported beside
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import gc
 import http.client
@@ -888,6 +889,45 @@ def _ready(port: int) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def prometheus_serving(data: DataSet, workdir: Path) -> Iterator[tuple[int, float, list[str]]]:
+    """A ``prometheus`` serving ``data`` from the TSDB block ``promtool`` makes of its OpenMetrics text,
+    in ``workdir``: (its port, seconds promtool took, the block directories); stopped on exit."""
+    text = workdir / "data.om.txt"
+    with open(text, "w", encoding="utf-8") as out:
+        out.writelines(openmetrics(data))
+    blocks = workdir / "tsdb"
+    began = time.perf_counter()
+    made = subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "openmetrics", "-q", str(text), str(blocks)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if made.returncode != 0:
+        raise RuntimeError(f"promtool failed ({made.returncode}): {made.stderr[-2000:]}")
+    built = time.perf_counter() - began
+    config = workdir / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 1h\n", encoding="utf-8")
+    port = free_port()
+    server = _Process(
+        [
+            "prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={blocks}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=30d",
+        ],
+        env={**os.environ},
+        cwd=workdir,
+    )
+    try:
+        server.wait_for(lambda: _ready(port), "prometheus", timeout=90)
+        yield port, built, sorted(p.name for p in blocks.iterdir() if p.is_dir())
+    finally:
+        server.stop()
+
+
 def prometheus_sizes(data: DataSet, served_stream: bytes | None, section: Section) -> None:
     prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
     if not prometheus or not promtool:
@@ -903,48 +943,16 @@ def prometheus_sizes(data: DataSet, served_stream: bytes | None, section: Sectio
         )
         return
     workdir = Path(tempfile.mkdtemp(prefix="bench-read-prom-"))
-    server: _Process | None = None
     try:
-        text = workdir / "data.om.txt"
-        with open(text, "w", encoding="utf-8") as out:
-            out.writelines(openmetrics(data))
-        blocks = workdir / "tsdb"
-        began = time.perf_counter()
-        made = subprocess.run(
-            [promtool, "tsdb", "create-blocks-from", "openmetrics", "-q", str(text), str(blocks)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if made.returncode != 0:
-            raise RuntimeError(f"promtool failed ({made.returncode}): {made.stderr[-2000:]}")
-        built = time.perf_counter() - began
-        block_dirs = sorted(p.name for p in blocks.iterdir() if p.is_dir())
-        config = workdir / "prometheus.yml"
-        config.write_text("global:\n  scrape_interval: 1h\n", encoding="utf-8")
-        port = free_port()
-        server = _Process(
-            [
-                prometheus,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={blocks}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--storage.tsdb.retention.time=30d",
-            ],
-            env={**os.environ},
-            cwd=workdir,
-        )
-        server.wait_for(lambda: _ready(port), "prometheus", timeout=90)
-        whole = (data.first_ms, data.last_ms)
-        status, ctype, stream = post_prometheus(port, read_body(*whole, [STREAMED]))
-        if status != 200 or not ctype.startswith("application/x-streamed-protobuf"):
-            raise RuntimeError(f"prometheus streamed read answered {status} {ctype}: {stream[:300]!r}")
-        status, ctype, samples_body = post_prometheus(port, read_body(*whole, [SAMPLES]))
-        if status != 200:
-            raise RuntimeError(f"prometheus SAMPLES read answered {status}: {samples_body[:300]!r}")
+        with prometheus_serving(data, workdir) as (port, built, block_dirs):
+            whole = (data.first_ms, data.last_ms)
+            status, ctype, stream = post_prometheus(port, read_body(*whole, [STREAMED]))
+            if status != 200 or not ctype.startswith("application/x-streamed-protobuf"):
+                raise RuntimeError(f"prometheus streamed read answered {status} {ctype}: {stream[:300]!r}")
+            status, ctype, samples_body = post_prometheus(port, read_body(*whole, [SAMPLES]))
+            if status != 200:
+                raise RuntimeError(f"prometheus SAMPLES read answered {status}: {samples_body[:300]!r}")
     finally:
-        if server is not None:
-            server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
     prom_stream = read_stream(stream)

@@ -1,5 +1,6 @@
-"""Command line: ``python -m connector serve [--host H] [--port P] [--local [--data DIR]]``
-and ``python -m connector invoke EVENT... [--local [--data DIR]]``."""
+"""Command line: ``python -m connector serve [--host H] [--port P] [--local [--data DIR]]``,
+``python -m connector invoke EVENT... [--local [--data DIR]]`` and
+``python -m connector backfill --from URL --match SELECTOR --start TIME ...`` (``connector.backfill.cli``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from connector.backfill import cli as backfill_cli
 from connector.config import ConfigError, Settings
 
 
@@ -25,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     invoke.add_argument("--local", action="store_true", help="use the embedded Timestream-compatible store")
     invoke.add_argument("--data", type=Path, default=None, help="data directory of the embedded store")
     invoke.add_argument("--timeout", type=float, default=30.0, help="simulated Lambda timeout in seconds")
+    backfill_cli.add_parser(commands)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -37,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from connector.invoke import main as invoke_main
 
         return invoke_main(args.events, settings, local=args.local, data_dir=args.data, timeout=args.timeout)
+    if args.command == "backfill":
+        return backfill_cli.main(args, settings)
     return 2
 
 

@@ -35,6 +35,12 @@ LOCAL_MAGNETIC_RETENTION_DAYS = 73000
 def start_store(settings: Settings, data_dir: Path | None) -> tuple[Any, Settings]:
     """Start the embedded store, create the database and table, and point the settings at it."""
     store = open_store(settings.region, data_dir)
+    create_local_table(store, settings)
+    return store, replace(settings, write_endpoint=store.url, query_endpoint=store.url)
+
+
+def create_local_table(store: Any, settings: Settings) -> None:
+    """The configured database and table with the local retention settings (an existing table takes them)."""
     store.create_database_and_table(
         settings.database,
         settings.table,
@@ -42,7 +48,6 @@ def start_store(settings: Settings, data_dir: Path | None) -> tuple[Any, Setting
         magnetic_retention_days=LOCAL_MAGNETIC_RETENTION_DAYS,
         magnetic_writes=True,
     )
-    return store, replace(settings, write_endpoint=store.url, query_endpoint=store.url)
 
 
 def open_store(region: str, data_dir: Path | None) -> Any:

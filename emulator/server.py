@@ -144,6 +144,12 @@ class EmbeddedTimestream:
             else:
                 store.create_table(db, table, memory_retention_hours, magnetic_retention_days, magnetic_writes)
 
+    def table_exists(self, db: str, table: str) -> bool:
+        """Whether ``db.table`` exists, for callers that must not change an existing table's settings."""
+        store = self.store
+        with store.lock:
+            return db in {d.name for d in store.databases()} and table in {t.name for t in store.tables(db)}
+
     def stats(self) -> dict[str, Any]:
         """Counters, as ``GET /__admin/stats``."""
         return self._meter.snapshot()

@@ -9,17 +9,21 @@ twice. Frames stay under 1 MiB for series of up to some 150,000 varying samples;
 takes one larger frame, which the client reads up to its ``chunked_read_limit`` (50 MB by
 default); a series beyond that is refused. A series without samples is sent with no chunks: the
 client's iterator reads that as an empty series, just as a SAMPLES answer with no samples.
+
+Reading such a stream (the backfill reads Prometheus' own ``/api/v1/read``): ``read_frames`` checks
+each frame's length and CRC as it arrives, and ``decoded_series`` turns a frame's series into samples.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import BinaryIO
 
 import google_crc32c
 
 from connector.errors import BadRequest, PayloadTooLarge
 from connector.prom.series import Sample, Series
-from connector.prom.xor_chunk import encode_xor, uvarint
+from connector.prom.xor_chunk import decode_xor, encode_xor, uvarint
 from prompb import remote_pb2, types_pb2
 
 CONTENT_TYPE = "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
@@ -87,3 +91,76 @@ def _chunks(samples: Sequence[Sample]) -> Iterator[types_pb2.Chunk]:
 
 def _describe(labels: Sequence[tuple[str, str]]) -> str:
     return "{" + ", ".join(f"{name}={value!r}" for name, value in labels)[:300] + "}"
+
+
+class StreamError(ValueError):
+    """A streamed answer that ends inside a frame, fails a CRC, or holds a frame past the size limit."""
+
+
+def read_frames(stream: BinaryIO, limit: int = CLIENT_FRAME_LIMIT) -> Iterator[remote_pb2.ChunkedReadResponse]:
+    """Each frame of ``stream`` as it arrives, after checking its length and CRC-32C.
+
+    A frame is read whole before it is parsed, so memory stays within ``limit`` bytes a frame
+    however long the stream. A stream may end only between frames.
+    """
+    offset = index = 0
+    while True:
+        length, header = _frame_length(stream, offset)
+        if length is None:
+            return
+        if length > limit:
+            raise StreamError(f"frame {index} at byte {offset} declares {length} bytes, above the limit of {limit}")
+        checksum = _exactly(stream, _CRC_BYTES, offset, "its CRC")
+        message = _exactly(stream, length, offset, f"its {length}-byte message")
+        if crc32c(message) != int.from_bytes(checksum, "big"):
+            raise StreamError(
+                f"frame {index} at byte {offset}: CRC-32C {crc32c(message):#010x}, "
+                f"the frame says {int.from_bytes(checksum, 'big'):#010x}"
+            )
+        yield remote_pb2.ChunkedReadResponse.FromString(message)
+        offset += header + _CRC_BYTES + length
+        index += 1
+
+
+def _frame_length(stream: BinaryIO, offset: int) -> tuple[int | None, int]:
+    """The uvarint length of the next frame and its byte count; (None, 0) at the end of the stream."""
+    value = shift = count = 0
+    while True:
+        byte = stream.read(1)
+        if not byte:
+            if count:
+                raise StreamError(f"the stream ends inside the length of the frame at byte {offset}")
+            return None, 0
+        count += 1
+        value |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return value, count
+        shift += 7
+        if shift > 63:
+            raise StreamError(f"the frame at byte {offset} has a length longer than 10 bytes")
+
+
+def _exactly(stream: BinaryIO, size: int, offset: int, what: str) -> bytes:
+    parts = []
+    missing = size
+    while missing:
+        part = stream.read(missing)
+        if not part:
+            raise StreamError(f"the stream ends inside {what} of the frame at byte {offset}")
+        parts.append(part)
+        missing -= len(part)
+    return b"".join(parts)
+
+
+def decoded_series(response: remote_pb2.ChunkedReadResponse) -> Iterator[tuple[Series, int]]:
+    """Each series of a frame with the samples of its XOR chunks, and how many chunks of other
+    types (native histograms) it had, which this connector cannot store."""
+    for series in response.chunked_series:
+        samples: list[Sample] = []
+        others = 0
+        for chunk in series.chunks:
+            if chunk.type == types_pb2.Chunk.XOR:
+                samples.extend(decode_xor(chunk.data))
+            else:
+                others += 1
+        yield Series(tuple((label.name, label.value) for label in series.labels), samples), others
