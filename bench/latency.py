@@ -11,7 +11,8 @@ job/instance/external labels), one TimeSeries per sample as Prometheus sends the
 targets 250 ms apart; every request of the run has its own timestamps (2 h ago onwards), so no write
 conflicts with another. Rounds alternate which layout goes first; the ratio is the median of rounds.
 
-Also reported (INFO): the same against ``bench.stub.NoopEndpoint``, which only waits 20 ms per call.
+Also against ``bench.stub.NoopEndpoint``, which only waits 20 ms per call (target for 2,000 samples:
+0.12x the sequential layout).
 The embedded store spends ~20-30 ms of its own per 100-record call (validation in Python, DuckDB
 lookup and insert under one lock), so against it the concurrent wall time is bounded by the store,
 not by the connector; the no-op endpoint shows the connector's own share.
@@ -108,7 +109,7 @@ def run(
         # has the capacity Timestream has, i.e. the connector's own share of the wall time.
         noop = _Bench(store.noop_endpoint(latency_ms), label_sets, timeline, series_per_scrape, check=False)
         noop.warm()
-        for size, repeats in zip(sizes, rounds, strict=True):
+        for i, (size, repeats) in enumerate(zip(sizes, rounds, strict=True)):
             conc, seq = noop.measure(size, repeats)
             ratio = median(c / s for c, s in zip(conc, seq, strict=True))
             section.rows.append(
@@ -119,6 +120,8 @@ def run(
                     1000 * median(seq),
                     "sequential, no CommonAttributes",
                     ratio,
+                    "ratio <= 0.12" if i == 0 else "",
+                    ratio <= 0.12 if i == 0 else None,
                     note="connector alone",
                 )
             )
