@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from connector.timestream import schema
 from emulator.server import EmbeddedTimestream
+from tests import layout
 from tests.doors import Door
 from tests.helpers import STALE_NAN, WRITE_HEADERS, basic_auth, captured_writes, count_samples, float_bits, write_body
 from tests.store_fixtures import DATABASE, KEY_ID, OTHER_KEY_ID, SECRET, TABLE
@@ -23,23 +23,10 @@ def post_write(door: Door, body: bytes, headers: dict[str, str] | None = None, a
 
 
 def stored_samples(query, where: str) -> Counter:  # type: ignore[no-untyped-def]
-    """(metric, labels, time, value bits) of every stored row matching ``where``, decoded as read will."""
+    """(metric, labels, time, value bits) of every stored row matching ``where``, decoded by the
+    tests' own reader of the documented table layout (tests/layout.py), not by the connector's."""
     rows = query(f'SELECT *, to_milliseconds(time) AS t_ms FROM "{DATABASE}"."{TABLE}" WHERE {where}')
-    found: Counter = Counter()
-    for row in rows:
-        labels, metric, special = {}, row["measure_name"], None
-        for column, value in row.items():
-            if column in ("measure_name", "time", "t_ms") or column.startswith("measure_value") or value is None:
-                continue
-            if column == schema.NAME_DIMENSION:
-                metric = value
-            elif column == schema.SPECIAL_DIMENSION:
-                special = value
-            else:
-                labels[schema.label_name(column)] = value
-        number = schema.decode_special(special) if special else float(row["measure_value::double"])
-        found[(metric, frozenset(labels.items()), int(row["t_ms"]), float_bits(number))] += 1
-    return found
+    return Counter(layout.sample_of_row(row) for row in rows)
 
 
 def now_ms() -> int:
