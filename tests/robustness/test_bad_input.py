@@ -31,7 +31,7 @@ from connector.prom import snappy
 from connector.prom.write_codec import MAX_SAMPLES_PER_REQUEST, MAX_SERIES_PER_REQUEST
 from connector.server import MAX_WIRE_BODY_BYTES
 from tests.doors import Answer, Door, http_api_event, invoke, serving
-from tests.helpers import STALE_NAN, WRITE_HEADERS, basic_auth, write_body
+from tests.helpers import STALE_NAN, WRITE_HEADERS, WRITE_V2_HEADERS, LogCapture, basic_auth, write_body
 from tests.robustness import wire
 from tests.store_fixtures import KEY_ID, SECRET
 
@@ -309,19 +309,30 @@ def raw_server(settings: Settings) -> Iterator[tuple[str, int]]:
         yield door.address  # type: ignore[attr-defined]
 
 
-def test_server_refuses_a_body_over_10_mb_before_reading_it(raw_server: tuple[str, int]) -> None:
-    """413 as soon as the headers arrive: the body is never sent, yet the answer comes."""
+@pytest.mark.parametrize("content_type", [WRITE_HEADERS["Content-Type"], WRITE_V2_HEADERS["Content-Type"]])
+def test_server_refuses_a_body_over_10_mb_before_reading_it(
+    raw_server: tuple[str, int], connector_logs: LogCapture, content_type: str
+) -> None:
+    """413 as soon as the headers arrive: the body is never sent, yet the answer comes, with the
+    Written counts every write answer carries, logged as a refusal like the core's own."""
     host, port = raw_server
     with socket.create_connection((host, port), timeout=5) as sock:
         head = (
-            f"POST /write HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+            f"POST /write HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
             f"Content-Encoding: snappy\r\nContent-Length: {MAX_WIRE_BODY_BYTES + 1}\r\n\r\n"
         )
         sock.sendall(head.encode())
         reply = _read_reply(sock)
     assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
-    assert b"connection: close" in reply.lower()
+    head_lines = reply.split(b"\r\n\r\n", 1)[0].lower().split(b"\r\n")
+    assert b"connection: close" in head_lines
     assert b"exceeds the limit" in reply
+    counts = [b"samples", b"histograms", b"exemplars"] if "v2" in content_type else [b"samples"]
+    for what in [b"samples", b"histograms", b"exemplars"]:
+        line = b"x-prometheus-remote-write-" + what + b"-written: 0"
+        assert (line in head_lines) == (what in counts), (what, head_lines)
+    refused = [r for r in connector_logs.records() if r.get("message") == "request refused"]
+    assert [(r["path"], r["status"]) for r in refused] == [("/write", 413)], connector_logs.text
 
 
 def test_server_answers_413_to_a_client_already_sending_11_mb(raw_server: tuple[str, int]) -> None:
