@@ -24,7 +24,7 @@ def run_concurrently(work: list[Any]) -> tuple[float, list[BaseException]]:
     barrier = threading.Barrier(len(work) + 1)
 
     def run(job: Any) -> None:
-        barrier.wait()
+        barrier.wait(timeout=60)
         try:
             job()
         except BaseException as error:
@@ -33,7 +33,7 @@ def run_concurrently(work: list[Any]) -> tuple[float, list[BaseException]]:
     threads = [threading.Thread(target=run, args=(job,)) for job in work]
     for thread in threads:
         thread.start()
-    barrier.wait()
+    barrier.wait(timeout=60)
     started = time.perf_counter()
     for thread in threads:
         thread.join(timeout=30)
