@@ -61,6 +61,9 @@ def test_prometheus_scrapes_the_connector_and_uses_both_routes_with_the_printed_
             assert written > 0
             metrics = connector_metrics(served.url)
             assert metrics['timestream_connector_answers_total{route="write",status="2xx"}'] > 0
+            # No failed sample: the counter is declared (a rename fails here) and has no series yet.
+            with urllib.request.urlopen(served.url + "/metrics", timeout=10) as reply:
+                assert "# TYPE timestream_connector_samples_failed_total counter" in reply.read().decode()
             assert not [k for k in metrics if k.startswith("timestream_connector_samples_failed_total")]
 
             def query() -> list[Any]:  # read_recent: every query also goes to the connector's /read
