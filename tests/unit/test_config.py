@@ -7,7 +7,6 @@ import pytest
 from connector.config import ConfigError, Settings
 from connector.server import SERVER_MAX_READ_RESPONSE_BYTES, server_settings
 
-
 # README.md's Configuration table, written out: the defaults a user is promised.
 README_DEFAULTS = {
     "database": "PrometheusDatabase",
