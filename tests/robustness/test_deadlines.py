@@ -130,7 +130,6 @@ class _Recorder:
 
     def __init__(self, connector: Connector, monkeypatch: pytest.MonkeyPatch) -> None:
         from connector.timestream import retry
-        from connector.timestream.clients import ClientCache
 
         self.lock = threading.Lock()
         self.deadlines: list[float] = []
@@ -168,7 +167,8 @@ class _Recorder:
 
         writer.write = write  # type: ignore[method-assign]
         writer._sleep = sleep
-        real_client = ClientCache.write_client
+        clients = connector.write_handler.clients
+        real_client = clients.write_client
 
         class Client:
             def __init__(self, inner: object) -> None:
@@ -179,7 +179,8 @@ class _Recorder:
                     recorder.call_starts.append(time.monotonic())
                 return self.inner.write_records(**params)  # type: ignore[attr-defined]
 
-        monkeypatch.setattr(ClientCache, "write_client", lambda cache, identity: Client(real_client(cache, identity)))
+        # This connector's clients only: other connectors of the process (the e2e suite's) keep writing.
+        monkeypatch.setattr(clients, "write_client", lambda identity: Client(real_client(identity)))
         self.pool = writer._pool
 
     def settle(self) -> None:
