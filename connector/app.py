@@ -52,15 +52,25 @@ class Connector:
             identity = identity_for(request.headers, self.settings.sigv4)
             return handler(request, identity, deadline)
         except HTTPError as exc:
-            if exc.status >= 500:
-                logger().error("request failed", extra={"path": path, "status": exc.status, "reason": exc.message})
-            else:
-                logger().info("request refused", extra={"path": path, "status": exc.status, "reason": exc.message})
-            return Response.text(exc.status, exc.message, {**self._refusal_headers(path, request), **exc.headers})
+            return self._refusal(path, request, exc)
         except Exception:
             logger().exception("unexpected error", extra={"path": path})
             refusal = self._refusal_headers(path, request)
             return Response.text(500, "internal error in the connector; see its logs", refusal)
+
+    def refuse(self, request: Request, error: HTTPError) -> Response:
+        """A refusal a front door decides before the core reads the request (its framing, its size):
+        logged, counted and with the route's headers, as the core's own refusals are."""
+        response = self._refusal(_normalise(request.path), request, error)
+        metrics.record_answer(_normalise(request.path), response.status)
+        return response
+
+    def _refusal(self, path: str, request: Request, exc: HTTPError) -> Response:
+        if exc.status >= 500:
+            logger().error("request failed", extra={"path": path, "status": exc.status, "reason": exc.message})
+        else:
+            logger().info("request refused", extra={"path": path, "status": exc.status, "reason": exc.message})
+        return Response.text(exc.status, exc.message, {**self._refusal_headers(path, request), **exc.headers})
 
     def _refusal_headers(self, path: str, request: Request) -> dict[str, str]:
         """Headers every refusal on a route carries (a 2.0 remote write must be told what was written)."""

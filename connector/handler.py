@@ -11,6 +11,7 @@ from connector import metrics
 from connector.app import Connector
 from connector.config import ConfigError, Settings
 from connector.http import Headers, Request, Response
+from connector.log import logger
 
 # Leave this much of the Lambda's remaining time to send the answer before the platform kills it.
 _LAMBDA_MARGIN_SECONDS = 1.5
@@ -50,14 +51,24 @@ def _answer(event: dict[str, Any], context: Any) -> Response:
     try:
         request = request_from_event(event, _deadline(context))
     except MalformedEvent as exc:
-        return Response.text(400, str(exc))
+        return _unrouted(400, str(exc))
     except Exception:  # any other shape (None, wrong types): the message names no part of the event
-        return Response.text(400, "malformed API Gateway proxy event")
+        return _unrouted(400, "malformed API Gateway proxy event")
     try:
         core = connector()
     except ConfigError as exc:  # the function's environment is wrong: say which variable, every time
-        return Response.text(500, f"connector configuration error: {exc}")
+        return _unrouted(500, f"connector configuration error: {exc}", request.path)
     return core.handle(request)
+
+
+def _unrouted(status: int, reason: str, path: str | None = None) -> Response:
+    """An answer given before the core sees the request, logged as the core logs its own."""
+    extra = {"path": path, "status": status, "reason": reason}
+    if status >= 500:
+        logger().error("request failed", extra=extra)
+    else:
+        logger().info("request refused", extra=extra)
+    return Response.text(status, reason)
 
 
 def request_from_event(event: dict[str, Any], deadline: float | None = None) -> Request:

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from connector import metrics
 from connector.app import Connector
 from connector.config import Settings
+from connector.errors import BadRequest, HTTPError, PayloadTooLarge
 from connector.http import Headers, Request, Response
 
 # A remote-write batch is a few hundred KB; API Gateway allows 10 MB. Refuse more before reading it.
@@ -90,26 +91,28 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         body = self._read_body()
-        if isinstance(body, Response):
-            self._send(body, close=True)
-            if body.status == 413:
+        if isinstance(body, HTTPError):  # the body is not read: the core logs and answers the refusal
+            unread = Request(self.command, self.path, Headers(self.headers.items()), b"")
+            response = self.server.connector.refuse(unread, body)
+            self._send(response, close=True)
+            if response.status == 413:
                 self._discard_body()
             return
         request = Request(self.command, self.path, Headers(self.headers.items()), body)
         self._send(self.server.connector.handle(request))
 
-    def _read_body(self) -> bytes | Response:
+    def _read_body(self) -> bytes | HTTPError:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return Response.text(411, "chunked bodies are not supported; send Content-Length")
+            return HTTPError("chunked bodies are not supported; send Content-Length", 411)
         raw = self.headers.get("Content-Length", "0")
         try:
             length = int(raw)
         except ValueError:
-            return Response.text(400, f"invalid Content-Length {raw[:40]!r}")
+            return BadRequest(f"invalid Content-Length {raw[:40]!r}")
         if length < 0:
-            return Response.text(400, "invalid negative Content-Length")
+            return BadRequest("invalid negative Content-Length")
         if length > MAX_WIRE_BODY_BYTES:
-            return Response.text(413, f"body of {length} bytes exceeds the limit of {MAX_WIRE_BODY_BYTES} bytes")
+            return PayloadTooLarge(f"body of {length} bytes exceeds the limit of {MAX_WIRE_BODY_BYTES} bytes")
         return self.rfile.read(length) if length else b""
 
     def _discard_body(self) -> None:

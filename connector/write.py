@@ -68,8 +68,9 @@ class WriteHandler:
         return translate(message.timeseries, self.series_v2, SymbolKeys(message.symbols, MAX_LABELS))
 
     def refusal_headers(self, request: Request) -> dict[str, str]:
-        """Headers of a refusal raised before anything is written: a 2.0 sender reads the zero counts."""
-        return written_headers(0, v2=True) if claims_v2(request.headers) else {}
+        """Headers of a refusal raised before anything is written: zero counts, all three for a request
+        that says it is 2.0 (even one refused for its media type), as every write answer carries them."""
+        return written_headers(0, v2=claims_v2(request.headers))
 
 
 def v1_series_cache(size: int = 20_000) -> SeriesCache:

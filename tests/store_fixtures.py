@@ -4,6 +4,7 @@ them there, and no suite imports another's conftest."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -12,9 +13,11 @@ import pytest
 
 from connector.app import Connector
 from connector.config import Settings
+from connector.log import logger
 from emulator.server import EmbeddedTimestream
 from emulator.testing import boto3_clients
 from tests.doors import Door, lambda_with, serving
+from tests.helpers import LogCapture
 
 KEY_ID, SECRET = "AKIAINTEGRATIONTEST1", "integration-secret-1"
 OTHER_KEY_ID, OTHER_SECRET = "AKIAINTEGRATIONTEST2", "integration-secret-2"
@@ -82,3 +85,18 @@ def query(store: EmbeddedTimestream) -> Callable[[str], list[dict[str, Any]]]:
         return rows
 
     return run
+
+
+@pytest.fixture
+def connector_logs() -> Iterator[LogCapture]:
+    """The connector's log lines, at DEBUG so that no level hides a leak."""
+    capture = LogCapture()
+    target = logger()._logger
+    level = target.level
+    target.addHandler(capture.handler)
+    target.setLevel(logging.DEBUG)
+    try:
+        yield capture
+    finally:
+        target.removeHandler(capture.handler)
+        target.setLevel(level)

@@ -5,7 +5,8 @@ Prometheus' client (storage/remote/codec.go, ``chunkedSeriesSet.Next``) reads on
 two consecutive series with the same labels (storage/merge.go merges across queriers only). So a
 series is never split over frames, although the protocol allows it and Prometheus' own server does
 once a series passes ``--storage.remote.read-max-bytes-in-frame`` (1 MiB): the client would see it
-twice. Frames stay under 1 MiB for series of up to some 150,000 varying samples; a longer series
+twice. Frames stay under 1 MiB for series of up to some 130,000 random full-precision samples (more
+for typical metrics, whose values repeat or change little); a longer series
 takes one larger frame, which the client reads up to its ``chunked_read_limit`` (50 MB by
 default); a series beyond that is refused. A series without samples is sent with no chunks: the
 client's iterator reads that as an empty series, just as a SAMPLES answer with no samples.

@@ -246,7 +246,7 @@ def _wait_for_remote_write(a: Prometheus, cut: float) -> dict[str, float]:
         if not a.alive():
             raise PrometheusError(f"prometheus A died while remote-writing\n{a.diagnostics()}")
         metrics = {k: v for k, v in scalar_metrics(a.metrics_text()).items() if "remote_storage" in k}
-        sent = metric_sum(metrics, "prometheus_remote_storage_queue_highest_sent_timestamp_seconds")
+        sent = metric_sum(metrics, "prometheus_remote_storage_queue_highest_sent_timestamp_seconds", default=0.0)
         if sent >= cut + FLUSH_MARGIN_S:
             return metrics
         time.sleep(0.25)

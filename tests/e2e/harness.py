@@ -196,9 +196,20 @@ def scalar_metrics(text: str) -> dict[str, float]:
     return result
 
 
-def metric_sum(metrics: Mapping[str, float], name: str) -> float:
-    """Sum of every series of ``name`` (all label sets); 0 when absent."""
-    return sum(v for k, v in metrics.items() if k == name or k.startswith(name + "{"))
+class MissingMetric(KeyError):
+    """A metric a test relies on is not exposed at all: renamed, or never registered."""
+
+
+def metric_sum(metrics: Mapping[str, float], name: str, default: float | None = None) -> float:
+    """Sum of every series of ``name`` (all label sets). A metric that is not exposed at all raises
+    ``MissingMetric``, so that "nothing failed" cannot pass for a renamed counter; ``default`` is
+    for a metric that may legitimately not exist yet (a queue not started)."""
+    values = [v for k, v in metrics.items() if k == name or k.startswith(name + "{")]
+    if not values:
+        if default is not None:
+            return default
+        raise MissingMetric(f"{name} is not exposed; have: {sorted({k.split('{')[0] for k in metrics})}")
+    return sum(values)
 
 
 def basic_auth_header(key_id: str, secret: str) -> str:

@@ -9,13 +9,11 @@ connector's POST /read.
 
 from __future__ import annotations
 
-import calendar
 import json
 import os
 import struct
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -25,8 +23,8 @@ from typing import Any
 import pytest
 
 from connector.prom import snappy
-from connector.timestream import schema
 from prompb import remote_pb2, types_pb2
+from tests import layout
 from tests.tools import missing
 
 from .compare import show
@@ -107,20 +105,12 @@ def test_every_export_succeeded(otel_sent: dict[str, Any]) -> None:
     }
 
 
-def _time_ms(text: str) -> int:
-    """Timestream's ``YYYY-MM-DD hh:mm:ss.fffffffff`` (UTC) as epoch milliseconds."""
-    whole, _, fraction = text.partition(".")
-    seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%d %H:%M:%S"))
-    nanos = int((fraction + "000000000")[:9])
-    assert nanos % 1_000_000 == 0, f"sub-millisecond time {text!r}"
-    return seconds * 1000 + nanos // 1_000_000
-
-
 def stored_series(backend: Backend, names: set[str]) -> SeriesMap:
-    """Rows of the given metrics, decoded with the table layout of connector/timestream/schema.py."""
-    measures = sorted({m for name in names for m in schema.stored_measure_names(name)})
-    quoted = ", ".join("'" + m.replace("'", "''") + "'" for m in measures)
-    sql = f'SELECT * FROM "{DATABASE}"."{TABLE}" WHERE measure_name IN ({quoted})'
+    """Rows of the given metrics, decoded by the tests' own reader of the table layout the README
+    documents (tests/layout.py), not by the connector's schema module. The names are plain (no
+    ``:``, none Timestream reserves), so the README says ``measure_name`` holds them verbatim."""
+    quoted = ", ".join("'" + name.replace("'", "''") + "'" for name in sorted(names))
+    sql = f'SELECT *, to_milliseconds(time) AS t_ms FROM "{DATABASE}"."{TABLE}" WHERE measure_name IN ({quoted})'
     client = backend.query_client()
     series: SeriesMap = {}
     token = None
@@ -128,27 +118,16 @@ def stored_series(backend: Backend, names: set[str]) -> SeriesMap:
         page = client.query(QueryString=sql, **({"NextToken": token} if token else {}))
         columns = [c["Name"] for c in page["ColumnInfo"]]
         for row in page["Rows"]:
-            cells = {
-                c: d.get("ScalarValue") for c, d in zip(columns, row["Data"], strict=True) if not d.get("NullValue")
-            }
-            labels = {}
-            for column, value in cells.items():
-                if column in ("measure_name", "time") or column.startswith("measure_value::"):
-                    continue
-                label = schema.label_name(column)
-                if label is not None:
-                    labels[label] = value
-            labels["__name__"] = cells.get(schema.NAME_DIMENSION) or cells["measure_name"]
-            special = cells.get(schema.SPECIAL_DIMENSION)
-            value = schema.decode_special(special) if special else float(cells["measure_value::double"])
-            key = tuple(sorted(labels.items()))
-            series.setdefault(key, []).append((_time_ms(cells["time"]), _bits(value)))
+            cells = {c: d.get("ScalarValue") for c, d in zip(columns, row["Data"], strict=True)}
+            metric, labels, t_ms, value_bits = layout.sample_of_row(cells)
+            key = tuple(sorted({*labels, ("__name__", metric)}))
+            series.setdefault(key, []).append((t_ms, _bits(layout.from_bits(value_bits))))
         token = page.get("NextToken")
         if not token:
             break
     for samples in series.values():
         samples.sort()
-    return {k: v for k, v in series.items() if k and dict(k)["__name__"] in names}
+    return series
 
 
 def test_store_holds_exactly_what_otel_sent(otel_sent: dict[str, Any], otel_backend: Backend) -> None:

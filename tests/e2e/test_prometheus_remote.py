@@ -258,11 +258,22 @@ def test_label_endpoints(prometheus_run: PrometheusRun, path: str) -> None:
 
 
 def test_remote_write_sent_everything(prometheus_run: PrometheusRun) -> None:
-    """Every batch A sent was acknowledged with 2xx: nothing failed, nothing is still pending."""
+    """Every batch A sent was acknowledged with 2xx the first time: nothing failed, was retried or
+    dropped, and nothing from before the cut is still pending (the queue sends in order, and its
+    newest sent sample is past the cut). Every counter read must exist: a renamed one fails."""
     metrics = prometheus_run.remote_write_metrics
-    for name in ("prometheus_remote_storage_samples_failed_total", "prometheus_remote_storage_metadata_failed_total"):
+    for name in (
+        "prometheus_remote_storage_samples_failed_total",
+        "prometheus_remote_storage_samples_retried_total",
+        "prometheus_remote_storage_samples_dropped_total",
+        "prometheus_remote_storage_metadata_failed_total",
+    ):
         assert metric_sum(metrics, name) == 0, f"{name} = {metric_sum(metrics, name)}: {sorted(metrics.items())}"
     assert metric_sum(metrics, "prometheus_remote_storage_samples_total") > 0, sorted(metrics.items())
+    newest_sent = metric_sum(metrics, "prometheus_remote_storage_queue_highest_sent_timestamp_seconds")
+    assert newest_sent >= prometheus_run.cut, (newest_sent, prometheus_run.cut)
+    # Samples scraped after the cut may still wait for their batch; the gauge must exist all the same.
+    metric_sum(metrics, "prometheus_remote_storage_samples_pending")
 
 
 def test_b_has_no_local_data(prometheus_run: PrometheusRun) -> None:

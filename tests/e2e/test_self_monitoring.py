@@ -55,12 +55,17 @@ def test_prometheus_scrapes_the_connector_and_uses_both_routes_with_the_printed_
         config["remote_write"][0]["queue_config"] = {"batch_send_deadline": "1s"}
         prometheus = Prometheus("self-monitoring", tmp_path, lambda port: config).start()
         try:
-            written = eventually(
-                lambda: connector_metrics(served.url).get("timestream_connector_samples_written_total", 0),
-                "a remote write through the connector", prometheus.diagnostics)
-            assert written > 0
-            metrics = connector_metrics(served.url)
-            assert metrics['timestream_connector_answers_total{route="write",status="2xx"}'] > 0
+            def written_and_answered() -> dict[str, float] | None:
+                # Samples are counted just before the answer is: poll until both are, or the wait ends.
+                found = connector_metrics(served.url)
+                answered = found.get('timestream_connector_answers_total{route="write",status="2xx"}', 0)
+                return found if found.get("timestream_connector_samples_written_total", 0) > 0 < answered else None
+
+            metrics = eventually(written_and_answered, "a remote write answered 2xx by the connector",
+                                 prometheus.diagnostics)
+            # No failed sample: the counter is declared (a rename fails here) and has no series yet.
+            with urllib.request.urlopen(served.url + "/metrics", timeout=10) as reply:
+                assert "# TYPE timestream_connector_samples_failed_total counter" in reply.read().decode()
             assert not [k for k in metrics if k.startswith("timestream_connector_samples_failed_total")]
 
             def query() -> list[Any]:  # read_recent: every query also goes to the connector's /read

@@ -24,7 +24,7 @@ def run_concurrently(work: list[Any]) -> tuple[float, list[BaseException]]:
     barrier = threading.Barrier(len(work) + 1)
 
     def run(job: Any) -> None:
-        barrier.wait()
+        barrier.wait(timeout=60)
         try:
             job()
         except BaseException as error:
@@ -33,7 +33,7 @@ def run_concurrently(work: list[Any]) -> tuple[float, list[BaseException]]:
     threads = [threading.Thread(target=run, args=(job,)) for job in work]
     for thread in threads:
         thread.start()
-    barrier.wait()
+    barrier.wait(timeout=60)
     started = time.perf_counter()
     for thread in threads:
         thread.join(timeout=30)
@@ -41,13 +41,29 @@ def run_concurrently(work: list[Any]) -> tuple[float, list[BaseException]]:
 
 
 def test_injected_latency_overlaps_across_concurrent_calls(
-    store: EmbeddedTimestream, credentials: dict[str, str]
+    store: EmbeddedTimestream, credentials: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """20 calls of 100 records with 100 ms latency each: far less than 20 x 100 ms in all."""
+    """20 calls of 100 records, each delayed by injected latency: the delay of each call ends only
+    once all 20 are delayed at the same moment (a barrier stands in for the sleep), which a store
+    that served calls one after another could never reach: each would wait out the barrier's
+    bound and fail. Causal, not timed."""
+    from emulator import faults
+
     key = next(iter(credentials.items()))
-    config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=CALLS)
+    config = Config(
+        retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=CALLS, read_timeout=30
+    )
     write, query = boto3_clients(store, *key, config)
-    write.describe_endpoints()  # client set up before timing (DescribeEndpoints is not delayed)
+    together = threading.Barrier(CALLS)
+
+    class Clock:
+        def sleep(self, seconds: float) -> None:
+            together.wait(timeout=10)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(time, name)
+
+    monkeypatch.setattr(faults, "time", Clock())
     store.set_faults(latency_ms=100, operations=["WriteRecords"])
     base = now_ms() - 60_000
 
@@ -57,10 +73,10 @@ def test_injected_latency_overlaps_across_concurrent_calls(
         ]
         return lambda: write.write_records(DatabaseName="db", TableName="tbl", Records=records)
 
-    elapsed, errors = run_concurrently([call(worker) for worker in range(CALLS)])
+    _, errors = run_concurrently([call(worker) for worker in range(CALLS)])
     store.set_faults()
     assert errors == []
-    assert 0.1 <= elapsed < 1.2, f"{CALLS} concurrent calls took {elapsed:.2f} s"
+    assert not together.broken, "the calls were never all delayed at once: the store serialised them"
     assert scalar_rows(query, 'SELECT count(*) FROM "db"."tbl"') == [[str(CALLS * RECORDS)]]
     assert store.stats()["records_written"] == CALLS * RECORDS
 

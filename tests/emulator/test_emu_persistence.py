@@ -59,7 +59,8 @@ def test_concurrent_writers(store: EmbeddedTimestream, credentials: dict[str, st
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "a writer never finished"
     assert errors == []
     _, query = boto3_clients(store, *key)
     got = scalar_rows(query, 'SELECT worker, count(*) FROM "db"."tbl" GROUP BY worker ORDER BY worker')

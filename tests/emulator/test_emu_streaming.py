@@ -162,5 +162,5 @@ def test_queries_run_side_by_side(credentials: dict[str, str]) -> None:
         sql = "SELECT i FROM range(20000) AS t(i)"
         assert len(scalar_rows(query, sql, MaxRows=1000)) == 20000
         assert thread.is_alive()  # still running in DuckDB while the other query was paged through
-        thread.join()
-        assert outcome == ["timed out"]
+        thread.join(timeout=120)
+        assert not thread.is_alive() and outcome == ["timed out"]

@@ -2,6 +2,7 @@
 
 from tests.store_fixtures import (  # noqa: F401 - fixtures, registered by being imported
     _no_faults,
+    connector_logs,
     door,
     lambda_door,
     query,

@@ -19,4 +19,4 @@ def test_second_server_on_the_same_data_directory_gets_a_readable_error(tmp_path
         assert f"the data directory {data} is in use by another connector or invoke {holder}" in err
         assert "Traceback" not in err and "duckdb" not in err.lower()
         with urllib.request.urlopen(first.url + "/healthz", timeout=10) as reply:
-            assert reply.status == 200
+            assert reply.status == 200 and reply.read() == b"ok\n"

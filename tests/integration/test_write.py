@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import struct
 import time
 from collections import Counter
 
 import pytest
 
-from connector.timestream import schema
 from emulator.server import EmbeddedTimestream
+from tests import layout
 from tests.doors import Door
 from tests.helpers import STALE_NAN, WRITE_HEADERS, basic_auth, captured_writes, count_samples, float_bits, write_body
 from tests.store_fixtures import DATABASE, KEY_ID, OTHER_KEY_ID, SECRET, TABLE
@@ -23,23 +24,10 @@ def post_write(door: Door, body: bytes, headers: dict[str, str] | None = None, a
 
 
 def stored_samples(query, where: str) -> Counter:  # type: ignore[no-untyped-def]
-    """(metric, labels, time, value bits) of every stored row matching ``where``, decoded as read will."""
+    """(metric, labels, time, value bits) of every stored row matching ``where``, decoded by the
+    tests' own reader of the documented table layout (tests/layout.py), not by the connector's."""
     rows = query(f'SELECT *, to_milliseconds(time) AS t_ms FROM "{DATABASE}"."{TABLE}" WHERE {where}')
-    found: Counter = Counter()
-    for row in rows:
-        labels, metric, special = {}, row["measure_name"], None
-        for column, value in row.items():
-            if column in ("measure_name", "time", "t_ms") or column.startswith("measure_value") or value is None:
-                continue
-            if column == schema.NAME_DIMENSION:
-                metric = value
-            elif column == schema.SPECIAL_DIMENSION:
-                special = value
-            else:
-                labels[schema.label_name(column)] = value
-        number = schema.decode_special(special) if special else float(row["measure_value::double"])
-        found[(metric, frozenset(labels.items()), int(row["t_ms"]), float_bits(number))] += 1
-    return found
+    return Counter(layout.sample_of_row(row) for row in rows)
 
 
 def now_ms() -> int:
@@ -166,3 +154,53 @@ def test_samples_outside_retention_are_400_and_the_rest_is_written(store: Embedd
     assert "1 of 2 samples" in response.body.decode()
     rows = query(f'SELECT age FROM "{DATABASE}"."memory_only" WHERE measure_name = \'retention_check\'')
     assert [r["age"] for r in rows] == ["fresh"]
+
+
+def test_stored_rows_have_the_layout_the_readme_documents(door: Door, query) -> None:  # type: ignore[no-untyped-def]
+    """Each rule of README.md's "Table layout", as raw cells: the expected rows are written from the
+    README's text, not from the connector's schema code."""
+    t0 = now_ms()
+    run = str(t0)
+    prometheus_nan = struct.unpack(">d", (0x7FF8000000000001).to_bytes(8, "big"))[0]  # Go's math.NaN()
+    nan_payload = struct.unpack(">d", (0x7FF8000000000ABC).to_bytes(8, "big"))[0]
+    lonely = f"layout_lonely_{run}"
+    long_name = "layout_" + "é" * 130  # 267 bytes of UTF-8: cut to 256, on a character boundary
+    cases = [
+        ([("__name__", "layout_plain"), ("job", "a")], 1.5, {"measure_name": "layout_plain", "job": "a"}),
+        ([("__name__", "job:layout:rate5m"), ("job", "a")], 2.0,
+         {"measure_name": "job_layout_rate5m", "__name__": "job:layout:rate5m", "job": "a"}),
+        ([("__name__", "measure_name_layout"), ("job", "a")], 2.0,
+         {"measure_name": "_measure_name_layout", "__name__": "measure_name_layout", "job": "a"}),
+        ([("__name__", long_name), ("job", "a")], 2.0,
+         {"measure_name": long_name.encode()[:256].decode("utf-8", "ignore"), "__name__": long_name, "job": "a"}),
+        ([("__name__", lonely)], 3.0, {"measure_name": lonely, "__name__": lonely}),
+        ([("__name__", "layout_names"), ("time", "noon"), ("Ts_Layout", "z"), ("__meta", "m"), ("ключ", "v"),
+          ("1st", "x"), ("job", "")], 4.0,
+         {"measure_name": "layout_names", "__l_time": "noon", "__l_Ts_Layout": "z", "__l___meta": "m",
+          "__u_d0bad0bbd18ed187": "v", "__u_317374": "x"}),
+        ([("__name__", "layout_special"), ("v", "nan")], prometheus_nan,
+         {"measure_name": "layout_special", "v": "nan", "__special_value__": "NaN"}),
+        ([("__name__", "layout_special"), ("v", "stale")], STALE_NAN,
+         {"measure_name": "layout_special", "v": "stale", "__special_value__": "stale"}),
+        ([("__name__", "layout_special"), ("v", "+inf")], math.inf,
+         {"measure_name": "layout_special", "v": "+inf", "__special_value__": "+Inf"}),
+        ([("__name__", "layout_special"), ("v", "-inf")], -math.inf,
+         {"measure_name": "layout_special", "v": "-inf", "__special_value__": "-Inf"}),
+        ([("__name__", "layout_special"), ("v", "payload")], nan_payload,
+         {"measure_name": "layout_special", "v": "payload", "__special_value__": "nan:0x7ff8000000000abc"}),
+        ([("__name__", "layout_special"), ("v", "python nan")], math.nan,  # bits 0x7ff8000000000000
+         {"measure_name": "layout_special", "v": "python nan", "__special_value__": "nan:0x7ff8000000000000"}),
+    ]  # fmt: skip
+    tagged = [(labels if labels[0][1] == lonely else [*labels, ("run", run)], value) for labels, value, _ in cases]
+    series = [(labels, [(t0, value)]) for labels, value in tagged]
+    assert post_write(door, write_body(series)).status == 204
+    found = query(f'SELECT * FROM "{DATABASE}"."{TABLE}" WHERE run = \'{run}\' OR measure_name = \'{lonely}\'')
+    cells = sorted(
+        ({k: v for k, v in row.items() if v is not None and k not in ("time", "run")} for row in found),
+        key=lambda row: sorted(row.items()),
+    )
+    expected = []
+    for _, value, columns in cases:
+        double = repr(value) if math.isfinite(value) else "0.0"
+        expected.append({**columns, "measure_value::double": double})
+    assert cells == sorted(expected, key=lambda row: sorted(row.items()))

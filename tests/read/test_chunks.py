@@ -349,6 +349,13 @@ def test_a_series_is_one_frame_whatever_its_size() -> None:
     assert read_back(frame, chunked.CLIENT_FRAME_LIMIT) == {LABELS: bits_of(samples)}
 
 
+def test_frames_stay_under_1_mib_up_to_130000_random_values() -> None:
+    """README: under 1 MiB up to some 130,000 samples of random full-precision values."""
+    rng = random.Random(6)
+    (frame,) = list(chunked_frames(0, [Series(LABELS, [(1000 * i, rng.random()) for i in range(130_000)])]))
+    assert len(frame) < 1 << 20, len(frame)
+
+
 def test_a_series_past_what_clients_read_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     (frame,) = list(chunked_frames(0, [Series(LABELS, regular(1000))]))
     monkeypatch.setattr(chunked, "CLIENT_FRAME_LIMIT", len(frame) - 10)

@@ -77,6 +77,16 @@ def test_throttling_is_retried_then_reported_as_503() -> None:
     assert len(client.calls) == 3
 
 
+def test_query_pages_back_off_within_the_documented_bounds() -> None:
+    """The retry loop writes use (tests/unit/test_writer.py proves growth and jitter): before
+    retry n + 1 a page waits a draw from [0, min(2 s, 50 ms x 2^n)]; the sleeps are recorded."""
+    sleeps: list[float] = []
+    client = Scripted([client_error("ThrottlingException", 400)] * 3 + [page([["a"]])])
+    assert len(list(runner.run(client, "q", far(), 4, sleep=sleeps.append))) == 1
+    assert len(sleeps) == 3, sleeps
+    assert all(0 <= s <= min(2.0, 0.05 * 2**n) for n, s in enumerate(sleeps, 1)), sleeps
+
+
 @pytest.mark.parametrize(
     ("error", "status"),
     [

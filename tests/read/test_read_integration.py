@@ -9,6 +9,7 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -284,3 +285,44 @@ def test_a_label_first_written_after_a_read_is_readable_at_once(door_for: Callab
         world[new] = [(t + 1 + i, 2.0)]
         assert door.write(write_request({new: world[new]})).status == 204
         check(door, world, selector(label), *ALL)
+
+
+@pytest.fixture
+def read_logs() -> Any:
+    """The connector's log lines while a test runs."""
+    import logging
+
+    from connector.log import logger
+    from tests.helpers import LogCapture
+
+    capture = LogCapture()
+    target = logger()._logger
+    level = target.level
+    target.addHandler(capture.handler)
+    target.setLevel(logging.INFO)
+    try:
+        yield capture
+    finally:
+        target.removeHandler(capture.handler)
+        target.setLevel(level)
+
+
+@pytest.mark.parametrize("accepted", [[SAMPLES], [STREAMED]], ids=["samples", "chunks"])
+def test_a_read_logs_one_line_with_what_it_returned(
+    door: Door, injected: World, read_logs: Any, accepted: list[int]
+) -> None:
+    """queries, look-ups, series, samples and bytes are those of the answer itself; the cost fields
+    are what the store's QueryStatus reported: at least its 10 MiB minimum per statement metered."""
+    request = read_request(([M(EQ, "__name__", "inj")], *ALL), ([M(EQ, "__name__", "inj"), M(EQ, "k", "none")], *ALL))
+    request.queries[1].hints.func = "series"
+    request.accepted_response_types.extend(accepted)
+    answer = door.read(request)
+    results = answer.results(2)
+    (line,) = [r for r in read_logs.records() if r.get("message") == "remote read"]
+    assert line["identity"] == KEY_ID and line["level"] == "INFO"
+    assert (line["queries"], line["lookups"]) == (2, 1)
+    assert line["series"] == sum(len(result) for result in results) == len(injected) + 1
+    assert line["samples"] == sum(len(s) for result in results for s in result.values()) == len(injected)
+    assert line["bytes"] == len(answer.body)
+    assert line["response_type"] == ("samples" if accepted == [SAMPLES] else "streamed_xor_chunks")
+    assert line["bytes_scanned"] > 0 and line["bytes_metered"] >= 2 * 10 * 1024 * 1024

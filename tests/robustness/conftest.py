@@ -1,17 +1,9 @@
-"""Robustness fixtures: the shared store and front doors (tests/store_fixtures.py), and a capture
-of the connector's log lines."""
+"""Robustness fixtures: the shared store and front doors, and a capture of the connector's log
+lines (tests/store_fixtures.py)."""
 
-from __future__ import annotations
-
-import logging
-from collections.abc import Iterator
-
-import pytest
-
-from connector.log import logger
-from tests.helpers import LogCapture
 from tests.store_fixtures import (  # noqa: F401 - fixtures, registered by being imported
     _no_faults,
+    connector_logs,
     door,
     lambda_door,
     query,
@@ -19,18 +11,3 @@ from tests.store_fixtures import (  # noqa: F401 - fixtures, registered by being
     settings,
     store,
 )
-
-
-@pytest.fixture
-def connector_logs() -> Iterator[LogCapture]:
-    """The connector's log lines, at DEBUG so that no level hides a leak."""
-    capture = LogCapture()
-    target = logger()._logger
-    level = target.level
-    target.addHandler(capture.handler)
-    target.setLevel(logging.DEBUG)
-    try:
-        yield capture
-    finally:
-        target.removeHandler(capture.handler)
-        target.setLevel(level)

@@ -115,8 +115,9 @@ def shapes(limit: int, now: int) -> dict[str, bytes]:
 
 
 def shapes_v2(limit: int, now: int) -> dict[str, bytes]:
-    """Uncompressed 2.0 Requests as large as a 2.0 body may be: interning adds symbols and references."""
-    limit = int(limit * V2_BODY_SHARE)
+    """Uncompressed 2.0 Requests as large as a 2.0 body may be: interning adds symbols and references;
+    and one as large as a 1.0 body may be, past a 2.0 body's share of the limit."""
+    full, limit = limit, int(limit * V2_BODY_SHARE)
     table = wire.symbol("") + wire.symbol("__name__") + wire.symbol("m") + wire.symbol("job") + wire.symbol("x")
     sample = wire.v2_sample(now, 1.0, start_ms=now - 1)
     one_each = wire.v2_series(wire.refs(1, 2, 3, 4), sample)
@@ -131,6 +132,7 @@ def shapes_v2(limit: int, now: int) -> dict[str, bytes]:
         # Two-byte strings: the most Python string objects a body can make.
         "v2 short symbols": table + b"\x22\x02ab" * ((limit - 256) // 4) + one_each,
         "v2 one series, every reference": table + wire.v2_series(wire.refs(*[1] * (limit - 64)), sample),
+        "v2 empty series past the 2.0 share": table + b"\x2a\x00" * ((full - 64) // 2),
     }
 
 

@@ -106,17 +106,94 @@ def test_the_lambda_deadline_wins_over_the_configured_request_timeout(
 def test_a_hanging_store_gets_a_5xx_before_the_lambda_times_out(store: EmbeddedTimestream, series_count: int) -> None:
     """Every call hangs longer than the call timeout, which is longer than the Lambda has left.
 
+    The answer must be the connector's 504 naming every sample as unconfirmed, which it can only
+    be while the calls still hang (a call that ended is written or failed: a 502); and the
+    Lambda's context must still have time left when it comes.
     [one-call] fails while ``Writer.write`` runs a lone call inline: only the call timeout bounds it.
     """
     store.set_faults(hang=1.0, hang_seconds=5.0, operations=["WriteRecords"])
     settings = store_settings(store, call_timeout=4.0, max_attempts=4)  # 4 s per call > 3 s left
+    context = LambdaContext(LAMBDA_REMAINING_MS / 1000)
     with lambda_with(Connector(settings)):
-        started = time.monotonic()
-        answer = invoke(write_event(series_count), LambdaContext(LAMBDA_REMAINING_MS / 1000))
-        elapsed = time.monotonic() - started
-    assert answer.status in (502, 503, 504), answer.text
-    assert answer.headers.get("retry-after") and answer.text.strip()
-    assert elapsed < LAMBDA_REMAINING_MS / 1000, f"answered after {elapsed:.2f} s: the platform would have killed it"
+        answer = invoke(write_event(series_count), context)
+        left_ms = context.get_remaining_time_in_millis()
+    assert answer.status == 504, answer.text
+    assert answer.headers.get("retry-after")
+    assert f"{series_count} samples unconfirmed; 0 of {series_count} written" in answer.text
+    assert left_ms > 0, "answered after the Lambda's time was up: the platform would have killed it"
+
+
+class _Recorder:
+    """Watches one connector's writes: the deadline ``Writer.write`` got and when it returned, each
+    WriteRecords call as the client starts it, and each backoff with the clock reading the retry
+    loop checked it against (the retry module's monotonic clock, recorded per thread)."""
+
+    def __init__(self, connector: Connector, monkeypatch: pytest.MonkeyPatch) -> None:
+        from connector.timestream import retry
+
+        self.lock = threading.Lock()
+        self.deadlines: list[float] = []
+        self.returned: list[float] = []
+        self.call_starts: list[float] = []
+        self.sleeps: list[tuple[float, float]] = []  # (the retry loop's clock reading, seconds slept)
+        readings = threading.local()
+        recorder = self
+
+        class Clock:
+            def monotonic(self) -> float:
+                readings.last = time.monotonic()
+                return readings.last  # type: ignore[no-any-return]
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(time, name)
+
+        monkeypatch.setattr(retry, "time", Clock())
+        writer = connector.write_handler.writer
+        real_write = writer.write
+
+        def write(*args: object) -> object:
+            recorder.deadlines.append(args[-1])  # type: ignore[arg-type]
+            try:
+                return real_write(*args)  # type: ignore[arg-type]
+            finally:
+                recorder.returned.append(time.monotonic())
+
+        def sleep(seconds: float) -> None:
+            # The reading the loop checked this backoff against; the time now if it read none.
+            reading, readings.last = getattr(readings, "last", None), None
+            with recorder.lock:
+                recorder.sleeps.append((time.monotonic() if reading is None else reading, seconds))
+            time.sleep(seconds)
+
+        writer.write = write  # type: ignore[method-assign]
+        writer._sleep = sleep
+        clients = connector.write_handler.clients
+        real_client = clients.write_client
+
+        class Client:
+            def __init__(self, inner: object) -> None:
+                self.inner = inner
+
+            def write_records(self, **params: object) -> object:
+                with recorder.lock:
+                    recorder.call_starts.append(time.monotonic())
+                return self.inner.write_records(**params)  # type: ignore[attr-defined]
+
+        # This connector's clients only: other connectors of the process (the e2e suite's) keep writing.
+        monkeypatch.setattr(clients, "write_client", lambda identity: Client(real_client(identity)))
+        self.pool = writer._pool
+
+    def settle(self) -> None:
+        """Wait for every call and backoff still running to end (each is bounded by the call timeout)."""
+        self.pool.shutdown(wait=True)
+
+    def check_deadline_kept(self) -> None:
+        assert len(self.deadlines) == len(self.returned) == 1, (self.deadlines, self.returned)
+        deadline, returned = self.deadlines[0], self.returned[0]
+        late = [(round(reading - deadline, 3), delay) for reading, delay in self.sleeps if reading + delay >= deadline]
+        assert not late, f"backoffs ending after the deadline (seconds from it, delay): {late}"
+        after = [round(start - returned, 3) for start in self.call_starts if start >= returned]
+        assert not after, f"{len(after)} calls started after the answer (seconds after it): {after}"
 
 
 @pytest.fixture
@@ -134,62 +211,43 @@ def adversarial_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("series_count", [5, 300], ids=["one-call", "three-calls"])
 def test_retries_stop_at_the_deadline_and_none_start_after_the_answer(
-    store: EmbeddedTimestream, series_count: int, adversarial_jitter: None
+    store: EmbeddedTimestream, series_count: int, adversarial_jitter: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Throttled on every call, with attempts to spare: the deadline, not max_attempts, ends the retries.
 
     Fails while ``Writer._run`` checks one random backoff against the deadline and sleeps another.
     """
     store.set_faults(throttle=1.0, operations=["WriteRecords"])
-    remaining_ms = 4000
     connector = Connector(store_settings(store, max_attempts=20))
-    writer = connector.write_handler.writer
-    deadlines: list[float] = []
-    sleeps: list[tuple[float, float]] = []  # (monotonic time the sleep began, seconds asked for)
-    lock = threading.Lock()
-    real_write = writer.write
-
-    def write(*args: object) -> object:
-        deadlines.append(args[-1])  # type: ignore[arg-type]
-        return real_write(*args)  # type: ignore[arg-type]
-
-    def sleep(seconds: float) -> None:
-        with lock:
-            sleeps.append((time.monotonic(), seconds))
-        time.sleep(seconds)
-
-    writer.write = write  # type: ignore[method-assign]
-    writer._sleep = sleep
+    recorder = _Recorder(connector, monkeypatch)
+    context = LambdaContext(4.0)
     with lambda_with(connector):
-        calls_before = write_calls(store)
-        started = time.monotonic()
-        answer = invoke(write_event(series_count), LambdaContext(remaining_ms / 1000))
-        elapsed = time.monotonic() - started
-        calls_at_answer = write_calls(store)
-        time.sleep(1.0)
-        calls_later = write_calls(store)
+        answer = invoke(write_event(series_count), context)
+        left_ms = context.get_remaining_time_in_millis()
+    recorder.settle()
     assert answer.status in (503, 504) and answer.headers.get("retry-after"), answer.text
     calls_per_batch = 1 if series_count == 5 else 3
-    assert calls_at_answer - calls_before > calls_per_batch, "it should have retried within the deadline"
-    assert len(deadlines) == 1 and sleeps, (deadlines, sleeps)
-    late = [(round(begun - started, 3), delay) for begun, delay in sleeps if begun + delay >= deadlines[0]]
-    assert not late, f"backoffs ending after the deadline ({deadlines[0] - started:.2f} s in): {late}"
-    assert calls_later == calls_at_answer, f"{calls_later - calls_at_answer} calls started after the answer was sent"
-    assert elapsed < remaining_ms / 1000, f"answered after {elapsed:.2f} s: the platform would have killed it"
+    assert len(recorder.call_starts) > calls_per_batch, "it should have retried within the deadline"
+    assert len(recorder.call_starts) < 20 * calls_per_batch, "max_attempts, not the deadline, ended the retries"
+    recorder.check_deadline_kept()
+    assert left_ms > 0, "answered after the Lambda's time was up: the platform would have killed it"
 
 
-def test_timed_out_calls_are_retried_only_while_the_deadline_allows(store: EmbeddedTimestream) -> None:
+def test_timed_out_calls_are_retried_only_while_the_deadline_allows(
+    store: EmbeddedTimestream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every call hangs past its 0.5 s timeout, with 1.5 s of budget: the timed-out call is retried,
+    each retry's backoff ends before the deadline and no call starts once the answer is given."""
     store.set_faults(hang=1.0, hang_seconds=3.0, operations=["WriteRecords"])
-    settings = store_settings(store, call_timeout=0.5, max_attempts=20)
-    with lambda_with(Connector(settings)):
-        calls_before = write_calls(store)
-        started = time.monotonic()
+    connector = Connector(store_settings(store, call_timeout=0.5, max_attempts=20))
+    recorder = _Recorder(connector, monkeypatch)
+    with lambda_with(connector):
         answer = invoke(write_event(5), LambdaContext(LAMBDA_REMAINING_MS / 1000))
-        elapsed = time.monotonic() - started
-    attempts = write_calls(store) - calls_before
+    recorder.settle()
     assert answer.status in (502, 503, 504), answer.text
-    assert elapsed < LAMBDA_REMAINING_MS / 1000, elapsed
-    assert 2 <= attempts <= 4, f"{attempts} attempts of 0.5 s each in a {LAMBDA_REMAINING_MS / 1000 - MARGIN} s budget"
+    assert len(recorder.call_starts) >= 2, "a timed-out call was not retried"
+    assert recorder.sleeps, "no backoff before the retry"
+    recorder.check_deadline_kept()
 
 
 def test_no_time_left_is_an_immediate_504_not_a_crash(store: EmbeddedTimestream) -> None:

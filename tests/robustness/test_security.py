@@ -142,7 +142,7 @@ def test_interleaved_identities_each_sign_with_their_own_key(store: EmbeddedTime
     with serving(Connector(settings)) as door:
 
         def worker(requests: list[str]) -> None:
-            barrier.wait()
+            barrier.wait(timeout=60)
             for who in requests:
                 key_id, secret, expected = identities[who]
                 body = body_for("robust_identity", who=who)  # one sample: exactly one WriteRecords call

@@ -7,9 +7,30 @@ import pytest
 from connector.config import ConfigError, Settings
 from connector.server import SERVER_MAX_READ_RESPONSE_BYTES, server_settings
 
+# README.md's Configuration table, written out: the defaults a user is promised.
+README_DEFAULTS = {
+    "database": "PrometheusDatabase",
+    "table": "PrometheusMetricsTable",
+    "region": "us-east-1",
+    "auth_mode": "basic",
+    "log_level": "INFO",
+    "write_endpoint": None,  # discovery
+    "query_endpoint": None,
+    "write_concurrency": 32,
+    "max_attempts": 4,
+    "call_timeout": 10,
+    "request_timeout": 27,
+    "max_read_response_bytes": 4_500_000,
+    "read_concurrency": 8,
+    "series_cache_size": 20_000,
+    "max_body_bytes": 8 * 1024 * 1024,
+}
 
-def test_defaults_without_any_variable() -> None:
-    assert Settings.from_env({}) == Settings()
+
+def test_defaults_without_any_variable_are_the_readmes() -> None:
+    settings = Settings.from_env({})
+    assert {name: getattr(settings, name) for name in README_DEFAULTS} == README_DEFAULTS
+    assert settings == Settings()
 
 
 def test_read_settings_are_read() -> None:

@@ -59,3 +59,35 @@ def test_a_configuration_error_at_cold_start_is_a_readable_500(monkeypatch: pyte
         log.logger.cache_clear()
     assert out["statusCode"] == 500
     assert "configuration error" in base64.b64decode(out["body"]).decode()
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        {"version": "2.0", "rawPath": 7},
+        {"httpMethod": "POST", "path": "/write", "body": "%%", "isBase64Encoded": True},
+    ],
+    ids=["not a dict", "path not a string", "body not base64"],
+)
+def test_a_malformed_event_is_a_400_logged_as_a_refusal(event: object) -> None:
+    """Refused before the core sees it, it is still logged as every refusal is (README, Logs)."""
+    import logging
+
+    from connector import handler
+    from connector.log import logger
+    from tests.helpers import LogCapture
+
+    capture = LogCapture()
+    target = logger()._logger
+    target.addHandler(capture.handler)
+    level = target.level
+    target.setLevel(logging.INFO)
+    try:
+        out = handler.lambda_handler(event, None)  # type: ignore[arg-type]
+    finally:
+        target.removeHandler(capture.handler)
+        target.setLevel(level)
+    assert out["statusCode"] == 400
+    lines = [r for r in capture.records() if r.get("message") == "request refused"]
+    assert [(r["status"], r["reason"]) for r in lines] == [(400, base64.b64decode(out["body"]).decode().strip())]

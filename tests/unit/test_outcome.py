@@ -20,7 +20,8 @@ def test_throttling_is_503_with_retry_after() -> None:
         written=50, failures=[CallFailure(Kind.THROTTLED, "ThrottlingException", "slow", 50)]
     ).response()
     assert response.status == 503 and response.headers["Retry-After"]
-    assert b"Retry" in response.body
+    assert "50 samples not written, 50 of 100 written. Retry the batch." in response.body.decode()
+    assert response.headers["X-Prometheus-Remote-Write-Samples-Written"] == "50"
 
 
 def test_timestream_5xx_is_502_and_missing_table_is_503() -> None:
@@ -33,7 +34,9 @@ def test_timestream_5xx_is_502_and_missing_table_is_503() -> None:
 
 
 def test_deadline_is_504() -> None:
-    assert _outcome(written=10, unfinished=90).response().status == 504
+    response = _outcome(written=10, unfinished=90).response()
+    assert response.status == 504 and response.headers["Retry-After"]
+    assert "90 samples unconfirmed; 10 of 100 written. Retry the batch." in response.body.decode()
 
 
 def test_a_retryable_failure_wins_over_rejected_records() -> None:
@@ -63,3 +66,15 @@ def test_rejected_and_invalid_samples_are_400_naming_counts_and_reasons() -> Non
     text = response.body.decode()
     assert "10 of 100 samples" in text and "90 written" in text
     assert "7 x timestamp too old" in text and "3 x duplicate label name 'a'" in text
+
+
+def test_a_400_shows_the_five_commonest_reasons_and_counts_the_rest() -> None:
+    """Eight reasons, counted 1 to 8: the five with the most samples are shown, with their counts."""
+    invalid = Counter({f"reason {chr(ord('a') + i)}": i + 1 for i in range(8)})
+    response = WriteOutcome(samples=100, invalid=invalid, result=WriteResult(written=64)).response()
+    text = response.body.decode()
+    assert response.status == 400
+    shown = {reason for reason in invalid if f"{invalid[reason]} x {reason}" in text}
+    assert shown == {"reason d", "reason e", "reason f", "reason g", "reason h"}, text
+    assert not any(reason in text for reason in invalid if reason not in shown), text
+    assert text.rstrip().endswith("; and 3 more reasons") and "36 of 100 samples" in text

@@ -1,9 +1,13 @@
 """The writer against a fake Timestream client: concurrency, retries and exact accounting."""
 
+import random
+import statistics
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from connector.timestream.calls import plan_calls
@@ -98,6 +102,48 @@ def test_timeouts_are_retryable() -> None:
     client = FakeClient(failures=[timeout])
     result = Writer(1, max_attempts=2, sleep=lambda s: None).write(client, "db", "t", _calls(10), time.monotonic() + 5)
     assert result.written == 10
+
+
+# The documented backoff (docs/guarantees.md): before retry n + 1 of a call, n attempts made, a
+# draw from [0, min(2 s, 50 ms x 2^n)] ("full jitter").
+def backoff_bound(attempts_made: int) -> float:
+    return min(2.0, 0.05 * 2**attempts_made)
+
+
+@pytest.fixture
+def seeded_random() -> Iterator[None]:
+    """The module-level generator the backoff draws from, seeded: the same draws on every run."""
+    state = random.getstate()
+    random.seed(20151)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
+def test_backoff_grows_exponentially_with_full_jitter(seeded_random: None) -> None:
+    """Every sleep is recorded (none is slept): each lies within its retry's bound, the bounds
+    double, and the draws of one retry spread over the whole of its range."""
+    retries, calls = 6, 300
+    writer = Writer(1, max_attempts=retries + 1, sleep=lambda s: sleeps.append(s))
+    by_retry: dict[int, list[float]] = {n: [] for n in range(1, retries + 1)}
+    for _ in range(calls):
+        sleeps: list[float] = []
+        client = FakeClient(failures=[_error("ThrottlingException")] * retries)
+        result = writer.write(client, "db", "t", _calls(1), time.monotonic() + 600)
+        assert result.written == 1 and result.attempts == retries + 1 and len(sleeps) == retries
+        for n, seconds in enumerate(sleeps, 1):
+            by_retry[n].append(seconds)
+    for n, drawn in by_retry.items():
+        bound = backoff_bound(n)
+        assert all(0 <= s <= bound for s in drawn), (n, bound, max(drawn))
+        # Full jitter: the draws reach both ends of [0, bound] and are not a handful of values.
+        assert min(drawn) < bound / 10 and max(drawn) > bound * 0.9, (n, bound, min(drawn), max(drawn))
+        assert len(set(drawn)) == calls and statistics.pstdev(drawn) > bound / 5, (n, statistics.pstdev(drawn))
+        assert abs(statistics.mean(drawn) - bound / 2) < bound / 10, (n, bound, statistics.mean(drawn))  # uniform
+    for n in range(1, retries):
+        if backoff_bound(n + 1) > backoff_bound(n):  # growth: the next retry waits past this one's bound
+            assert max(by_retry[n + 1]) > backoff_bound(n), (n, max(by_retry[n + 1]), backoff_bound(n))
 
 
 def test_validation_errors_are_not_retried() -> None:
