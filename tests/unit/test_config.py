@@ -16,7 +16,7 @@ README_DEFAULTS = {
     "log_level": "INFO",
     "write_endpoint": None,  # discovery
     "query_endpoint": None,
-    "write_concurrency": 32,
+    "write_concurrency": 64,
     "max_attempts": 4,
     "call_timeout": 10,
     "request_timeout": 27,
