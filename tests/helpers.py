@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import io
 import json
 import logging
 import struct
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -187,3 +188,18 @@ class LogCapture:
 
     def records(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.text.splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def captured_logs(level: int) -> Iterator[LogCapture]:
+    """The connector's log lines while the block runs, with its logger at ``level``."""
+    capture = LogCapture()
+    target = logger()._logger
+    previous = target.level
+    target.addHandler(capture.handler)
+    target.setLevel(level)
+    try:
+        yield capture
+    finally:
+        target.removeHandler(capture.handler)
+        target.setLevel(previous)

@@ -13,11 +13,10 @@ import pytest
 
 from connector.app import Connector
 from connector.config import Settings
-from connector.log import logger
 from emulator.server import EmbeddedTimestream
 from emulator.testing import boto3_clients
 from tests.doors import Door, lambda_with, serving
-from tests.helpers import LogCapture
+from tests.helpers import LogCapture, captured_logs
 
 KEY_ID, SECRET = "AKIAINTEGRATIONTEST1", "integration-secret-1"
 OTHER_KEY_ID, OTHER_SECRET = "AKIAINTEGRATIONTEST2", "integration-secret-2"
@@ -90,13 +89,5 @@ def query(store: EmbeddedTimestream) -> Callable[[str], list[dict[str, Any]]]:
 @pytest.fixture
 def connector_logs() -> Iterator[LogCapture]:
     """The connector's log lines, at DEBUG so that no level hides a leak."""
-    capture = LogCapture()
-    target = logger()._logger
-    level = target.level
-    target.addHandler(capture.handler)
-    target.setLevel(logging.DEBUG)
-    try:
+    with captured_logs(logging.DEBUG) as capture:
         yield capture
-    finally:
-        target.removeHandler(capture.handler)
-        target.setLevel(level)

@@ -292,19 +292,10 @@ def read_logs() -> Any:
     """The connector's log lines while a test runs."""
     import logging
 
-    from connector.log import logger
-    from tests.helpers import LogCapture
+    from tests.helpers import captured_logs
 
-    capture = LogCapture()
-    target = logger()._logger
-    level = target.level
-    target.addHandler(capture.handler)
-    target.setLevel(logging.INFO)
-    try:
+    with captured_logs(logging.INFO) as capture:
         yield capture
-    finally:
-        target.removeHandler(capture.handler)
-        target.setLevel(level)
 
 
 @pytest.mark.parametrize("accepted", [[SAMPLES], [STREAMED]], ids=["samples", "chunks"])
