@@ -106,6 +106,8 @@ class ClientCache:
         if identity is ROLE:
             with self._lock:
                 source = self._session().get_credentials()
+            if source is None:  # as botocore's client does: the call fails, the client does not
+                return _no_credentials
             return source.get_frozen_credentials  # type: ignore[no-any-return]
         from botocore.credentials import Credentials
 
@@ -125,3 +127,9 @@ class ClientCache:
 
             self._botocore_session = botocore.session.get_session()
         return self._botocore_session
+
+
+def _no_credentials() -> Any:
+    from botocore.exceptions import NoCredentialsError
+
+    raise NoCredentialsError()

@@ -180,3 +180,21 @@ def test_a_proxy_in_the_environment_keeps_botocores_own_client(monkeypatch: pyte
     monkeypatch.delenv("no_proxy", raising=False)
     client = _client("https://ingest.timestream.us-east-1.amazonaws.com")
     assert not isinstance(client, TransportWriteClient)
+
+
+def test_the_role_without_credentials_fails_the_call_as_botocore_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import NoCredentialsError
+
+    from connector.auth import ROLE
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    settings = replace(Settings(), write_endpoint="http://127.0.0.1:9", region="us-east-1")
+    client = ClientCache(settings).write_client(ROLE)
+    with pytest.raises(NoCredentialsError):
+        client.write_records(**_parameters(client))
