@@ -111,6 +111,8 @@ class SeriesCache:
         # Keys are label pairs unless a protocol keys its series otherwise and checks its own rules.
         self._labels_of = labels_of
         self._bases: dict[Hashable, StoredSeries | str] = {}
+        # A hit without a method call of our own (cleared in place, so this stays the dict's get).
+        self.known = self._bases.get
 
     def base(self, key: Hashable) -> StoredSeries | str:
         base = self._bases.get(key)
@@ -132,14 +134,15 @@ def translate(timeseries: Iterable[Any], cache: SeriesCache | None = None, key: 
     result = Translation()
     append = result.records.append
     isfinite = math.isfinite
-    lookup = (cache or SeriesCache()).base
+    cache = cache or SeriesCache()
+    known, lookup = cache.known, cache.base
     key_of = key or _label_pairs
     new_record = tuple.__new__  # Record's own constructor is a Python function: too slow per sample
     for series in timeseries:
         if series.exemplars:
             result.ignored["exemplars"] += len(series.exemplars)
         pairs = key_of(series)
-        base = pairs if isinstance(pairs, str) else lookup(pairs)
+        base = pairs if isinstance(pairs, str) else known(pairs) or lookup(pairs)
         if isinstance(base, str):
             result.invalid[base] += len(series.samples) + len(series.histograms)
             continue
