@@ -23,14 +23,44 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
+
+# Imported with the first write client (``clients``), like botocore itself: nothing here at cold start.
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from botocore.httpsession import get_cert_path
+from botocore.parsers import create_parser
 
 from connector.timestream.fast_json import PREBUILT_BODY
 
 _TARGET = "Timestream_20181101.WriteRecords"
 _SIGNING_NAME = "timestream"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+class _Endpoint(NamedTuple):
+    """An endpoint URL taken apart once, not once per call."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    authority: str  # the Host header as signed: the port only when not the scheme's default
+
+    @classmethod
+    def of(cls, url: str) -> _Endpoint:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or _DEFAULT_PORTS[parts.scheme]
+        authority = host if port == _DEFAULT_PORTS[parts.scheme] else f"{host}:{port}"
+        return cls(url, parts.scheme, host, port, authority)
 
 
 class WriteRecordsTransport:
@@ -46,14 +76,11 @@ class WriteRecordsTransport:
         read_timeout: float,
         user_agent: str,
     ) -> None:
-        from botocore.auth import SigV4Auth
-        from botocore.parsers import create_parser
-
         self._client = client  # for DescribeEndpoints, the service model and the exception classes
         self._credentials = credentials
-        self._signer_class = SigV4Auth
         self._region = region
         self._configured_url = endpoint_url
+        self._configured = _Endpoint.of(endpoint_url) if endpoint_url else None
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._user_agent = user_agent
@@ -61,17 +88,15 @@ class WriteRecordsTransport:
         self._operation = client.meta.service_model.operation_model("WriteRecords")
         self._local = threading.local()
         self._discovery_lock = threading.Lock()
-        self._discovered: tuple[str, float] | None = None  # (url, monotonic expiry)
+        self._discovered: tuple[_Endpoint, float] | None = None  # (endpoint, monotonic expiry)
 
     def write_records(self, body: bytes) -> dict[str, Any]:
         """The parsed answer to one WriteRecords call; raises what the botocore client would."""
-        url = self._endpoint()
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port or _DEFAULT_PORTS[parts.scheme]
-        authority = host if port == _DEFAULT_PORTS[parts.scheme] else f"{host}:{port}"
-        headers = self._signed_headers(url.rstrip("/") + "/", authority, body)
-        status, response_headers, data = self._exchange(parts.scheme, host, port, headers, body, url)
+        endpoint = self._configured or self._discovered_endpoint()
+        url = endpoint.url
+        headers = self._signed_headers(url.rstrip("/") + "/", endpoint.authority, body)
+        answer = self._exchange(endpoint.scheme, endpoint.host, endpoint.port, headers, body, url)
+        status, response_headers, data = answer
         if status == 200:
             parsed: dict[str, Any] = json.loads(data) if data else {}
             parsed["ResponseMetadata"] = {"HTTPStatusCode": status, "HTTPHeaders": response_headers}
@@ -79,8 +104,6 @@ class WriteRecordsTransport:
         raise self._client_error(status, response_headers, data, url)
 
     def _signed_headers(self, url: str, authority: str, body: bytes) -> dict[str, str]:
-        from botocore.awsrequest import AWSRequest
-
         request = AWSRequest(
             "POST",
             url,
@@ -92,7 +115,7 @@ class WriteRecordsTransport:
                 "User-Agent": self._user_agent,
             },
         )
-        self._signer_class(self._credentials(), _SIGNING_NAME, self._region).add_auth(request)
+        SigV4Auth(self._credentials(), _SIGNING_NAME, self._region).add_auth(request)
         return dict(request.headers.items())
 
     def _exchange(
@@ -101,8 +124,6 @@ class WriteRecordsTransport:
         """One request and its answer. A kept-alive connection the server has closed in the meantime
         fails before any answer: the call is sent once more on a new connection (WriteRecords of the
         same records is idempotent), as urllib3 does for botocore."""
-        from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
-
         for fresh in self._connection_attempts(scheme, host, port, url):
             connection, reused = fresh
             try:
@@ -134,8 +155,6 @@ class WriteRecordsTransport:
         yield connection, False
 
     def _connect(self, scheme: str, host: str, port: int, url: str) -> http.client.HTTPConnection:
-        from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
-
         connection: http.client.HTTPConnection
         if scheme == "https":
             connection = http.client.HTTPSConnection(host, port, timeout=self._connect_timeout, context=_tls())
@@ -159,14 +178,16 @@ class WriteRecordsTransport:
             connection.close()
 
     def _endpoint(self) -> str:
-        """The configured endpoint, or the one ``DescribeEndpoints`` names, for as long as it says."""
-        if self._configured_url:
-            return self._configured_url
+        """The configured endpoint's URL, or the one ``DescribeEndpoints`` names."""
+        return (self._configured or self._discovered_endpoint()).url
+
+    def _discovered_endpoint(self) -> _Endpoint:
+        """The endpoint ``DescribeEndpoints`` names, for as long as it says."""
         with self._discovery_lock:
             if self._discovered is None or time.monotonic() >= self._discovered[1]:
                 answer = self._client.describe_endpoints()["Endpoints"][0]
                 minutes = float(answer.get("CachePeriodInMinutes", 1))
-                self._discovered = (f"https://{answer['Address']}", time.monotonic() + 60 * minutes)
+                self._discovered = (_Endpoint.of(f"https://{answer['Address']}"), time.monotonic() + 60 * minutes)
             return self._discovered[0]
 
     def _client_error(self, status: int, headers: dict[str, str], data: bytes, url: str) -> Exception:
@@ -224,8 +245,6 @@ def _tls() -> ssl.SSLContext:
     global _TLS
     with _TLS_LOCK:
         if _TLS is None:
-            from botocore.httpsession import get_cert_path
-
             bundle = os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True)
             _TLS = ssl.create_default_context(cafile=bundle if isinstance(bundle, str) else None)
         return _TLS
