@@ -144,13 +144,16 @@ def _plan_scrape(scrape: Sequence[Record], per_call: int) -> list[WriteCall]:
     # Own calls round up on their own; the mixed calls' last KiB often has room for them.
     pool = scrape_shared + sum(map(_size, mixed)) - len(mixed) * scrape_shared
     calls: list[WriteCall] = []
+    moved = False
     for records, kib, mixed_bytes in sorted(own, key=lambda item: item[2] / item[1]):
         if -(-(pool + mixed_bytes) // _KIB) + (pool // -_KIB) < kib:
             mixed.extend(records)
             pool += mixed_bytes
+            moved = True
         else:
             calls.extend(_split(records, per_call))
-    mixed.sort(key=_measure)
+    if moved:  # otherwise still in the scrape's measure order
+        mixed.sort(key=_measure)
     calls.extend(_split(mixed, per_call))
     return calls
 
@@ -173,8 +176,7 @@ def _records_for_own_calls(metric: Sequence[Record], scrape_shared: int, per_cal
     closed_kib = 0
     for start in range(0, len(sizes), per_call):
         # Own bytes of a call holding this chunk's first n records: the shared part counts once.
-        own = list(accumulate(size - shared for size in sizes[start : start + per_call]))
-        own = [total + shared for total in own]
+        own = list(accumulate((size - shared for size in sizes[start : start + per_call]), initial=shared))[1:]
         for kib in range(1, -(-own[-1] // _KIB) + 1):
             count = bisect_right(own, kib * _KIB)  # the most records that fit in ``kib`` KiB
             if count:
