@@ -2,7 +2,8 @@
 
 A WriteRecords call through the botocore client costs ~0.6 ms of CPU: a dozen events, request and
 header objects, urllib3's pool, headers and body sent apart. That was most of the connector's CPU
-per sample. This module sends the body ``calls`` builds on one connection per thread, signed by
+per sample. This module sends the body ``calls`` builds on one connection per thread
+(``http_exchange``: one write per request, the answer framed by llhttp), signed by
 botocore's own SigV4 signer with the caller's exact credentials, and turns every failure into the
 exception the botocore client raises for it: error answers are parsed by botocore's parser into its
 modeled ``ClientError`` (``RejectedRecords`` included), and socket failures become botocore's
@@ -14,10 +15,8 @@ none is configured, and sends WriteRecords itself whenever a proxy is configured
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import socket
 import ssl
 import threading
 import time
@@ -28,7 +27,6 @@ from urllib.parse import urlsplit
 
 # Imported with the first write client (``clients``), like botocore itself: nothing here at cold start.
 from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
@@ -39,6 +37,7 @@ from botocore.httpsession import get_cert_path
 from botocore.parsers import create_parser
 
 from connector.timestream.fast_json import PREBUILT_BODY
+from connector.timestream.http_exchange import Broken, Connection
 
 _TARGET = "Timestream_20181101.WriteRecords"
 _SIGNING_NAME = "timestream"
@@ -95,8 +94,9 @@ class WriteRecordsTransport:
         endpoint = self._configured or self._discovered_endpoint()
         url = endpoint.url
         headers = self._signed_headers(url.rstrip("/") + "/", endpoint.authority, body)
-        answer = self._exchange(endpoint.scheme, endpoint.host, endpoint.port, headers, body, url)
-        status, response_headers, data = answer
+        status, response_headers, data = self._exchange(
+            endpoint.scheme, endpoint.host, endpoint.port, headers, body, url
+        )
         if status == 200:
             parsed: dict[str, Any] = json.loads(data) if data else {}
             parsed["ResponseMetadata"] = {"HTTPStatusCode": status, "HTTPHeaders": response_headers}
@@ -104,11 +104,10 @@ class WriteRecordsTransport:
         raise self._client_error(status, response_headers, data, url)
 
     def _signed_headers(self, url: str, authority: str, body: bytes) -> dict[str, str]:
-        request = AWSRequest(
-            "POST",
+        request = _SigningRequest(
             url,
-            data=body,
-            headers={
+            body,
+            {
                 "Host": authority,
                 "Content-Type": "application/x-amz-json-1.0",
                 "X-Amz-Target": _TARGET,
@@ -116,7 +115,7 @@ class WriteRecordsTransport:
             },
         )
         SigV4Auth(self._credentials(), _SIGNING_NAME, self._region).add_auth(request)
-        return dict(request.headers.items())
+        return request.headers
 
     def _exchange(
         self, scheme: str, host: str, port: int, headers: dict[str, str], body: bytes, url: str
@@ -124,53 +123,42 @@ class WriteRecordsTransport:
         """One request and its answer. A kept-alive connection the server has closed in the meantime
         fails before any answer: the call is sent once more on a new connection (WriteRecords of the
         same records is idempotent), as urllib3 does for botocore."""
-        for fresh in self._connection_attempts(scheme, host, port, url):
-            connection, reused = fresh
+        head = _request_head(headers, len(body))
+        for connection, reused in self._connection_attempts(scheme, host, port, url):
             try:
-                connection.request("POST", "/", body=body, headers=headers)
-                response = connection.getresponse()
-                data = response.read()
+                answer = connection.exchange(head, body)
             except TimeoutError as exc:
                 self._drop(scheme, host, port)
                 raise ReadTimeoutError(endpoint_url=url, error=exc) from exc
-            except (http.client.HTTPException, ConnectionError, OSError) as exc:
+            except Broken as exc:
                 self._drop(scheme, host, port)
-                if reused:
+                if reused and not exc.answered:
                     continue
                 raise ConnectionClosedError(endpoint_url=url) from exc
-            if response.will_close:
+            if not connection.reusable:
                 self._drop(scheme, host, port)
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+            return answer
         raise AssertionError("unreachable: a new connection either answers or raises")
 
     def _connection_attempts(self, scheme: str, host: str, port: int, url: str) -> Any:
         """The thread's kept-alive connection (if any), then a new one."""
         key = (scheme, host, port)
-        pool: dict[tuple[str, str, int], http.client.HTTPConnection] = self._local.__dict__.setdefault("pool", {})
+        pool: dict[tuple[str, str, int], Connection] = self._local.__dict__.setdefault("pool", {})
         existing = pool.get(key)
-        if existing is not None:
+        if existing is not None and existing.reusable:
             yield existing, True
         connection = self._connect(scheme, host, port, url)
         pool[key] = connection
         yield connection, False
 
-    def _connect(self, scheme: str, host: str, port: int, url: str) -> http.client.HTTPConnection:
-        connection: http.client.HTTPConnection
-        if scheme == "https":
-            connection = http.client.HTTPSConnection(host, port, timeout=self._connect_timeout, context=_tls())
-        else:
-            connection = http.client.HTTPConnection(host, port, timeout=self._connect_timeout)
+    def _connect(self, scheme: str, host: str, port: int, url: str) -> Connection:
+        tls = _tls() if scheme == "https" else None
         try:
-            connection.connect()
+            return Connection.open(host, port, tls, self._connect_timeout, self._read_timeout)
         except TimeoutError as exc:
             raise ConnectTimeoutError(endpoint_url=url, error=exc) from exc
         except OSError as exc:
             raise EndpointConnectionError(endpoint_url=url, error=exc) from exc
-        assert connection.sock is not None
-        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        connection.sock.settimeout(self._read_timeout)
-        return connection
 
     def _drop(self, scheme: str, host: str, port: int) -> None:
         connection = self._local.__dict__.get("pool", {}).pop((scheme, host, port), None)
@@ -204,6 +192,33 @@ class WriteRecordsTransport:
             self._discovered = None  # the cell moved: ask again on the next call
         exception_class: Any = self._client.exceptions.from_code(code)
         return exception_class(parsed, "WriteRecords")  # type: ignore[no-any-return]
+
+
+class _SigningRequest:
+    """What botocore's ``SigV4Auth`` reads and writes of a request, without ``AWSRequest``'s header objects.
+
+    ``SigV4Auth`` only iterates the headers and sets, tests and deletes them under fixed names
+    (``X-Amz-Date``, ``Authorization``, ...), which none of the headers given here collide with in
+    another case: a plain dict serves, and signs exactly as ``AWSRequest`` does (a unit test compares).
+    """
+
+    __slots__ = ("method", "url", "body", "headers", "params", "context")
+
+    def __init__(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        self.method = "POST"
+        self.url = url
+        self.body = body
+        self.headers = headers
+        self.params: dict[str, str] = {}
+        self.context: dict[str, Any] = {}
+
+
+def _request_head(headers: dict[str, str], length: int) -> bytes:
+    """The request line and headers of a WriteRecords POST; a line break in a value is refused."""
+    if any("\r" in value or "\n" in value for value in headers.values()):
+        raise ValueError("a header value holds a line break")
+    lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return f"POST / HTTP/1.1\r\n{lines}Content-Length: {length}\r\n\r\n".encode("latin-1")
 
 
 class TransportWriteClient:

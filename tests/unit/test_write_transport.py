@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
 from connector.auth import Identity
@@ -198,3 +198,53 @@ def test_the_role_without_credentials_fails_the_call_as_botocore_does(monkeypatc
     client = ClientCache(settings).write_client(ROLE)
     with pytest.raises(NoCredentialsError):
         client.write_records(**_parameters(client))
+
+
+@pytest.mark.parametrize("token", [None, "session-token-value"])
+def test_the_light_signing_request_signs_exactly_as_botocores_own_request(
+    monkeypatch: pytest.MonkeyPatch, token: str | None
+) -> None:
+    import datetime
+
+    from botocore import auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from connector.timestream.write_transport import _SigningRequest
+
+    monkeypatch.setattr(auth, "get_current_datetime", lambda: datetime.datetime(2026, 12, 1, 13, 14, 15))
+    credentials = Credentials("AKIASIGNINGTEST00001", "signing-secret", token)
+    headers = {"Host": "ingest.example:8443", "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "T"}
+    body = b'{"DatabaseName":"db","Records":[]}'
+    reference = AWSRequest("POST", "https://ingest.example:8443/", data=body, headers=dict(headers))
+    auth.SigV4Auth(credentials, "timestream", "eu-west-1").add_auth(reference)
+    light = _SigningRequest("https://ingest.example:8443/", body, dict(headers))
+    auth.SigV4Auth(credentials, "timestream", "eu-west-1").add_auth(light)
+    assert light.headers == dict(reference.headers.items())
+    assert ("X-Amz-Security-Token" in light.headers) == (token is not None)
+
+
+def test_a_header_value_with_a_line_break_is_never_sent() -> None:
+    from connector.timestream.write_transport import _request_head
+
+    assert _request_head({"A": "b"}, 3) == b"POST / HTTP/1.1\r\nA: b\r\nContent-Length: 3\r\n\r\n"
+    with pytest.raises(ValueError, match="line break"):
+        _request_head({"X-Amz-Security-Token": "abc\r\nX-Evil: 1"}, 3)
+
+
+def test_a_garbled_answer_is_a_closed_connection_to_retry() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def garble() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"SMTP ready\r\n\r\n")
+
+    threading.Thread(target=garble, daemon=True).start()
+    client = _client(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    try:
+        with pytest.raises(ConnectionClosedError):
+            client.write_records(**_parameters(client))
+    finally:
+        listener.close()
