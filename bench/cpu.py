@@ -9,11 +9,13 @@
     ``translate_v1`` + ``plan_calls`` + the WriteRecords request (``call_parameters``: the body built
     by ``WriteCall.body``) through a real botocore client built by ``ClientCache`` (fast_json
     installed), via ``client._serializer.serialize_to_request``. No network. Target: 2x (a).
-(c) (b) with the whole ``client.write_records`` instead of the serializer: the connector's transport
-    (``timestream/write_transport``: SigV4 signing by botocore's signer, response parsing), its
-    network exchange replaced by a canned answer. Target: 12 us.
+(c) (b) with the whole write instead of the serializer, as ``Writer.write`` sends a request: the
+    transport's multiplexed round (``timestream/write_transport.write_many``: SigV4 signing by
+    botocore's signer, request heads, response parsing), its network exchange replaced by canned
+    answers. Target: 12 us.
 (e) CPU per WriteRecords call of the same prebuilt bodies over local HTTP (``bench.fake_timestream``,
-    its own process): the connector's transport against the botocore client it replaces.
+    its own process), one call after another: the connector's transport (``write_records``: its
+    ``http_exchange`` connection) against the botocore client it replaces.
 
 (d) remote write 2.0 against 1.0 for the same data: the captured requests converted to 2.0 as a
     Prometheus 3 sender encodes them (interned symbols, each series' metadata), and both versions
@@ -60,6 +62,7 @@ from connector.prom.write_codec import V2_PROTO, negotiate
 from connector.prom.write_v1 import decode_write_request
 from connector.timestream.calls import plan_calls
 from connector.timestream.clients import ClientCache
+from connector.timestream.http_exchange import Answer
 from connector.timestream.records import SeriesCache
 from connector.timestream.writer import call_parameters
 from connector.write import WriteHandler, translate_v1, v1_series_cache
@@ -143,12 +146,14 @@ def connector_path(items: Workload, client: Any, cache: SeriesCache | None = Non
 
 
 def full_client_path(items: Workload, client: Any, cache: SeriesCache | None = None) -> None:
+    """As ``Writer.write`` sends a request's calls: the transport's multiplexed round (signing included)."""
+    deadline = time.monotonic() + 3600
     for headers, body in items:
         message = decode_write_request(headers, body, LIMIT)
         translation = translate_v1(message, cache)
         if translation.records:
-            for call in plan_calls(translation.records):
-                client.write_records(**call_parameters(client, "BenchDatabase", TABLE, call))
+            calls = plan_calls(translation.records)
+            client.write_many([call_parameters(client, "BenchDatabase", TABLE, c) for c in calls], deadline, 64)
 
 
 def stage_breakdown(items: Workload, client: Any, series: SeriesCache) -> dict[str, float]:
@@ -209,7 +214,8 @@ def build_clients() -> tuple[Any, Any]:
         return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, _Raw())
 
     calling.meta.events.register("before-send.timestream-write.WriteRecords", canned)  # botocore's own send
-    calling._transport._exchange = lambda *_: (200, {"content-type": "application/x-amz-json-1.0"}, _INGESTED)
+    answer = Answer(200, {"content-type": "application/x-amz-json-1.0"}, _INGESTED)
+    calling._transport._exchange_many = lambda _pool, requests, *_: [answer] * len(requests)
     return serializing, calling
 
 
@@ -320,7 +326,7 @@ def run(target_samples: int = 100_000, rounds: int = 5, profile: bool = True) ->
             note=f"2.0 wire bytes {wire_share:.2f}x 1.0's (with metadata)",
         ),
         Row(
-            "CPU/sample: (b) via client.write_records, no network",
+            "CPU/sample: (b) via the transport's write round, no network",
             client_per_sample,
             "us",
             1e6 * median(small_floor_times) / small_samples,

@@ -9,8 +9,16 @@ Content-Length and chunked answers, keep-alive as the server states it. ~40 µs 
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import selectors
 import socket
 import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import httptools
@@ -37,7 +45,7 @@ class Broken(Exception):
 class _Framing:
     """httptools' callbacks: collect one answer's headers and body."""
 
-    __slots__ = ("parser", "headers", "chunks", "size", "keep_alive", "complete")
+    __slots__ = ("chunks", "complete", "headers", "keep_alive", "parser", "size")
 
     def __init__(self) -> None:
         self.parser = httptools.HttpResponseParser(self)
@@ -69,6 +77,8 @@ class Connection:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._buffer = bytearray(_READ_SIZE)
+        self._framing = _Framing()
+        self._answered = False
         self.reusable = True
 
     @classmethod
@@ -88,25 +98,54 @@ class Connection:
             raise
         return cls(sock)
 
-    def exchange(self, head: bytes, body: bytes) -> Answer:
-        """Send ``head`` (request line and headers, blank line included) and ``body``; read the answer.
+    def fileno(self) -> int:
+        return self._sock.fileno()
 
-        Raises ``TimeoutError`` when the server is silent past the read timeout, ``Broken`` when the
-        connection fails or the answer is malformed; after either the connection is not reusable.
+    def exchange(self, head: bytes, body: bytes) -> Answer:
+        """``start`` then ``read``: one request and its answer."""
+        self.start(head, body)
+        return self.read()
+
+    def start(self, head: bytes, body: bytes) -> None:
+        """Send ``head`` (request line and headers, blank line included) and ``body`` in one write.
+
+        Raises ``TimeoutError`` when the socket stays full past the timeout, ``Broken`` when the
+        connection fails; after either the connection is not reusable.
         """
-        framing = _Framing()
-        answered = False
+        self._framing = _Framing()
+        self._answered = False
         try:
             self._sock.sendall(head + body)
-            view = memoryview(self._buffer)
-            while not framing.complete:
+        except TimeoutError:
+            self.close()
+            raise
+        except OSError as exc:
+            self.close()
+            raise Broken(f"connection failed: {exc}", answered=False) from exc
+
+    def read(self) -> Answer:
+        """The answer to the request ``start`` sent, waiting for it up to the read timeout per read."""
+        while True:
+            answer = self.read_ready()
+            if answer is not None:
+                return answer
+
+    def read_ready(self) -> Answer | None:
+        """Read what has arrived (once, so it does not wait when the socket is readable): the
+        answer once it is whole. Raises ``TimeoutError`` or ``Broken`` as ``start`` does, also
+        for an answer that is malformed, cut short or beyond ``MAX_ANSWER_BYTES``."""
+        framing = self._framing
+        try:
+            while True:
                 count = self._sock.recv_into(self._buffer)
                 if not count:
-                    raise Broken("connection closed before a whole answer", answered)
-                answered = True
-                framing.parser.feed_data(view[:count])
+                    raise Broken("connection closed before a whole answer", self._answered)
+                self._answered = True
+                framing.parser.feed_data(memoryview(self._buffer)[:count])
                 if framing.size > MAX_ANSWER_BYTES:
-                    raise Broken(f"answer larger than {MAX_ANSWER_BYTES} bytes", answered)
+                    raise Broken(f"answer larger than {MAX_ANSWER_BYTES} bytes", answered=True)
+                if framing.complete or not self._tls_buffered():
+                    break
         except TimeoutError:
             self.close()
             raise
@@ -115,14 +154,208 @@ class Connection:
             raise Broken(f"malformed answer: {exc}", answered=True) from exc
         except OSError as exc:
             self.close()
-            raise Broken(f"connection failed: {exc}", answered) from exc
+            raise Broken(f"connection failed: {exc}", self._answered) from exc
         except Broken:
             self.close()
             raise
+        if not framing.complete:
+            return None
         if not framing.keep_alive:
             self.close()
         return Answer(framing.parser.get_status_code(), framing.headers, b"".join(framing.chunks))
 
+    def _tls_buffered(self) -> bool:
+        """Whether TLS holds decrypted bytes the socket will not signal as readable."""
+        pending = getattr(self._sock, "pending", None)
+        return bool(pending and pending())
+
     def close(self) -> None:
         self.reusable = False
         self._sock.close()
+
+
+class ConnectFailed(Exception):
+    """No connection could be made: ``timed_out`` tells a connect timeout from a refusal or a bad name."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.timed_out = isinstance(error, TimeoutError)
+
+
+class Pool:
+    """Kept-alive connections to one endpoint, shared by every thread; at most ``keep`` lie idle."""
+
+    def __init__(
+        self, host: str, port: int, tls: ssl.SSLContext | None, connect_timeout: float, read_timeout: float, keep: int
+    ) -> None:
+        self.read_timeout = read_timeout
+        self._address = (host, port, tls, connect_timeout, read_timeout)
+        self._keep = keep
+        self._idle: list[Connection] = []
+        self._lock = threading.Lock()
+
+    def connections(self, fresh_only: bool = False) -> Iterator[tuple[Connection, bool]]:
+        """An idle connection (reused: True) unless ``fresh_only``, then a new one; ``ConnectFailed``."""
+        if not fresh_only:
+            with self._lock:
+                idle = self._idle.pop() if self._idle else None
+            if idle is not None:
+                yield idle, True
+        try:
+            yield Connection.open(*self._address), False
+        except OSError as exc:  # TimeoutError included
+            raise ConnectFailed(exc) from exc
+
+    def open_ahead(self, count: int) -> None:
+        """Open, in parallel, the connections ``count`` requests in flight at once would lack.
+
+        A new connection costs a round trip (TLS: two or three), and ``exchange_many`` opens them
+        one after another: a cold process would pay them in series. Failures are left for the
+        requests themselves to meet and report.
+        """
+        with self._lock:
+            missing = count - len(self._idle)
+        if missing < 2:
+            return
+        opened: list[Connection] = []
+
+        def open_one() -> None:
+            with contextlib.suppress(OSError):
+                opened.append(Connection.open(*self._address))
+
+        threads = [threading.Thread(target=open_one, daemon=True) for _ in range(missing)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for connection in opened:
+            self.give_back(connection)
+
+    def give_back(self, connection: Connection) -> None:
+        with self._lock:
+            if connection.reusable and len(self._idle) < self._keep:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+
+Outcome = Answer | Broken | TimeoutError | ConnectFailed | None
+
+
+@dataclass(slots=True)
+class _Flight:
+    index: int
+    connection: Connection
+    reused: bool
+    expires: float  # monotonic time the answer is overdue (the read timeout)
+
+
+def exchange_many(
+    pool: Pool,
+    requests: Sequence[tuple[bytes, bytes]],
+    lanes: int,
+    deadline: float,
+    slots: threading.Semaphore | None = None,
+) -> list[Outcome]:
+    """Each (head, body) request's answer, up to ``lanes`` of them in flight at once from this thread,
+    each holding one of ``slots`` (shared by the threads of a process) while in flight.
+
+    One thread waits on every connection at once (``selectors``) instead of one thread per request:
+    threads waking for their answers contended for the GIL, and that cost more than the requests
+    themselves. An outcome is the ``Answer``, the failure (``Broken``, ``TimeoutError`` past the
+    read timeout, ``ConnectFailed``), or None when ``deadline`` came first. A kept-alive connection
+    the server had closed fails before any answer: that request is sent again on a new connection
+    (WriteRecords of the same records is idempotent), as urllib3 does for botocore.
+    """
+    outcomes: list[Outcome] = [None] * len(requests)
+    waiting: deque[tuple[int, bool]] = deque((index, False) for index in range(len(requests)))
+    flights: dict[Connection, _Flight] = {}
+    pool.open_ahead(min(lanes, len(requests)))
+    with selectors.DefaultSelector() as selector:
+        land = functools.partial(_land, selector, flights, slots)
+        try:
+            while waiting or flights:
+                while waiting and len(flights) < lanes and time.monotonic() < deadline:
+                    if not _take_slot(slots, bool(flights), deadline):
+                        break
+                    index, fresh_only = waiting.popleft()
+                    launched = _launch(pool, index, requests[index], fresh_only)
+                    if isinstance(launched, _Flight):
+                        flights[launched.connection] = launched
+                        selector.register(launched.connection, selectors.EVENT_READ, launched)
+                    else:
+                        outcomes[index] = launched
+                        if slots is not None:
+                            slots.release()
+                now = time.monotonic()
+                if not flights or now >= deadline:
+                    break
+                soonest = min(flight.expires for flight in flights.values())
+                for key, _ in selector.select(max(0.0, min(deadline, soonest) - now)):
+                    flight: _Flight = key.data
+                    try:
+                        answer = flight.connection.read_ready()
+                    except (Broken, TimeoutError) as exc:
+                        land(flight)
+                        if isinstance(exc, Broken) and flight.reused and not exc.answered:
+                            waiting.appendleft((flight.index, True))
+                        else:
+                            outcomes[flight.index] = exc
+                        continue
+                    if answer is not None:
+                        land(flight)
+                        pool.give_back(flight.connection)
+                        outcomes[flight.index] = answer
+                now = time.monotonic()
+                for flight in [f for f in flights.values() if f.expires <= now]:
+                    land(flight)
+                    flight.connection.close()
+                    outcomes[flight.index] = TimeoutError(f"no answer within {pool.read_timeout} s")
+        finally:
+            for flight in list(flights.values()):  # past the deadline: their answers are not waited for
+                land(flight)
+                flight.connection.close()
+    return outcomes
+
+
+def _take_slot(slots: threading.Semaphore | None, busy: bool, deadline: float) -> bool:
+    """A slot for one more request: at once when others are in flight here (their answers are
+    read meanwhile), else waiting for one until ``deadline``."""
+    if slots is None:
+        return True
+    if busy:
+        return slots.acquire(blocking=False)
+    return slots.acquire(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def _launch(
+    pool: Pool, index: int, request: tuple[bytes, bytes], fresh_only: bool
+) -> _Flight | Broken | TimeoutError | ConnectFailed:
+    head, body = request
+    try:
+        for connection, reused in pool.connections(fresh_only):
+            try:
+                connection.start(head, body)
+            except Broken as exc:
+                if reused and not exc.answered:
+                    continue
+                return exc
+            except TimeoutError as exc:
+                return exc
+            return _Flight(index, connection, reused, time.monotonic() + pool.read_timeout)
+    except ConnectFailed as exc:
+        return exc
+    raise AssertionError("unreachable: a new connection either sends or fails")
+
+
+def _land(
+    selector: selectors.BaseSelector,
+    flights: dict[Connection, _Flight],
+    slots: threading.Semaphore | None,
+    flight: _Flight,
+) -> None:
+    selector.unregister(flight.connection)
+    del flights[flight.connection]
+    if slots is not None:
+        slots.release()

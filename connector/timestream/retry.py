@@ -34,22 +34,40 @@ def call_with_retries(
     max_attempts: int,
     sleep: Callable[[float], None] = time.sleep,
     operation: str = "write",
+    first_error: BaseException | None = None,
 ) -> tuple[T, int]:
     """``call()``'s result and the attempts it took; ``CallFailed`` once retrying cannot help.
 
-    ``operation`` ("write" or "query") labels the retry and throttle metrics.
+    ``operation`` ("write" or "query") labels the retry and throttle metrics. ``first_error``: the
+    first attempt was made elsewhere (the writer's multiplexed round) and failed with it.
     """
-    for attempt in range(1, max_attempts + 1):
+    first = 1
+    if first_error is not None:
+        _before_retry(first_error, 1, deadline, max_attempts, sleep, operation)
+        first = 2
+    for attempt in range(first, max_attempts + 1):
         try:
             return call(), attempt
         except Exception as exc:  # botocore raises many unrelated types; classify decides
-            kind = classify(exc)
-            delay = backoff(attempt)
-            if kind not in RETRIED_KINDS or attempt >= max_attempts or not _fits(delay, deadline):
-                raise CallFailed(exc, kind, attempt) from exc
-            metrics.record_retry(operation, kind is Kind.THROTTLED)
-            sleep(delay)
+            _before_retry(exc, attempt, deadline, max_attempts, sleep, operation)
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _before_retry(
+    error: BaseException,
+    attempt: int,
+    deadline: float,
+    max_attempts: int,
+    sleep: Callable[[float], None],
+    operation: str,
+) -> None:
+    """Wait out the backoff after a failed ``attempt``, or raise ``CallFailed`` when no retry can help."""
+    kind = classify(error)
+    delay = backoff(attempt)
+    if kind not in RETRIED_KINDS or attempt >= max_attempts or not _fits(delay, deadline):
+        raise CallFailed(error, kind, attempt) from error
+    metrics.record_retry(operation, kind is Kind.THROTTLED)
+    sleep(delay)
 
 
 def _fits(delay: float, deadline: float) -> bool:

@@ -21,7 +21,7 @@ import ssl
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -37,11 +37,13 @@ from botocore.httpsession import get_cert_path
 from botocore.parsers import create_parser
 
 from connector.timestream.fast_json import PREBUILT_BODY
-from connector.timestream.http_exchange import Broken, Connection
+from connector.timestream.http_exchange import Broken, ConnectFailed, Outcome, Pool, exchange_many
 
 _TARGET = "Timestream_20181101.WriteRecords"
 _SIGNING_NAME = "timestream"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+# Idle connections kept per endpoint: as many as calls may be in flight (WRITE_CONCURRENCY's maximum).
+_IDLE_CONNECTIONS = 128
 
 
 class _Endpoint(NamedTuple):
@@ -63,7 +65,7 @@ class _Endpoint(NamedTuple):
 
 
 class WriteRecordsTransport:
-    """Sends prebuilt WriteRecords bodies for one identity; thread-safe, one connection per thread."""
+    """Sends prebuilt WriteRecords bodies for one identity; thread-safe, connections shared in a pool."""
 
     def __init__(
         self,
@@ -85,27 +87,54 @@ class WriteRecordsTransport:
         self._user_agent = user_agent
         self._parser = create_parser("json")
         self._operation = client.meta.service_model.operation_model("WriteRecords")
-        self._local = threading.local()
+        self._pools: dict[_Endpoint, Pool] = {}
+        # The network part, on its own so a benchmark can measure everything else without one.
+        self._exchange_many = exchange_many
+        self._pools_lock = threading.Lock()
         self._discovery_lock = threading.Lock()
         self._discovered: tuple[_Endpoint, float] | None = None  # (endpoint, monotonic expiry)
 
     def write_records(self, body: bytes) -> dict[str, Any]:
         """The parsed answer to one WriteRecords call; raises what the botocore client would."""
-        endpoint = self._configured or self._discovered_endpoint()
-        url = endpoint.url
-        headers = self._signed_headers(url.rstrip("/") + "/", endpoint.authority, body)
-        status, response_headers, data = self._exchange(
-            endpoint.scheme, endpoint.host, endpoint.port, headers, body, url
-        )
-        if status == 200:
-            parsed: dict[str, Any] = json.loads(data) if data else {}
-            parsed["ResponseMetadata"] = {"HTTPStatusCode": status, "HTTPHeaders": response_headers}
+        outcome = self.write_many([body], time.monotonic() + 2 * self._read_timeout + self._connect_timeout, 1)[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        assert outcome is not None, "one call always ends within its own timeouts"
+        return outcome
+
+    def write_many(
+        self, bodies: Sequence[bytes], deadline: float, lanes: int, slots: threading.Semaphore | None = None
+    ) -> list[dict[str, Any] | Exception | None]:
+        """One attempt at each call, ``lanes`` at a time from this thread (``http_exchange.exchange_many``):
+        its parsed answer, the exception the botocore client would raise, or None if not answered by ``deadline``."""
+        try:
+            endpoint = self._configured or self._discovered_endpoint()
+            url = endpoint.url
+            requests = [(_request_head(self._signed_headers(url, endpoint.authority, b), len(b)), b) for b in bodies]
+        except Exception as exc:  # no endpoint or no credentials: every call fails alike
+            return [exc] * len(bodies)
+        answers = self._exchange_many(self._pool(endpoint), requests, lanes, deadline, slots)
+        return [None if answer is None else self._outcome(answer, url) for answer in answers]
+
+    def _outcome(self, answer: Outcome, url: str) -> dict[str, Any] | Exception:
+        if isinstance(answer, ConnectFailed):
+            if answer.timed_out:
+                return ConnectTimeoutError(endpoint_url=url, error=answer.error)
+            return EndpointConnectionError(endpoint_url=url, error=answer.error)
+        if isinstance(answer, TimeoutError):
+            return ReadTimeoutError(endpoint_url=url, error=answer)
+        if isinstance(answer, Broken):
+            return ConnectionClosedError(endpoint_url=url)
+        assert answer is not None
+        if answer.status == 200:
+            parsed: dict[str, Any] = json.loads(answer.body) if answer.body else {}
+            parsed["ResponseMetadata"] = {"HTTPStatusCode": answer.status, "HTTPHeaders": answer.headers}
             return parsed
-        raise self._client_error(status, response_headers, data, url)
+        return self._client_error(answer.status, answer.headers, answer.body, url)
 
     def _signed_headers(self, url: str, authority: str, body: bytes) -> dict[str, str]:
         request = _SigningRequest(
-            url,
+            url.rstrip("/") + "/",
             body,
             {
                 "Host": authority,
@@ -117,53 +146,16 @@ class WriteRecordsTransport:
         SigV4Auth(self._credentials(), _SIGNING_NAME, self._region).add_auth(request)
         return request.headers
 
-    def _exchange(
-        self, scheme: str, host: str, port: int, headers: dict[str, str], body: bytes, url: str
-    ) -> tuple[int, dict[str, str], bytes]:
-        """One request and its answer. A kept-alive connection the server has closed in the meantime
-        fails before any answer: the call is sent once more on a new connection (WriteRecords of the
-        same records is idempotent), as urllib3 does for botocore."""
-        head = _request_head(headers, len(body))
-        for connection, reused in self._connection_attempts(scheme, host, port, url):
-            try:
-                answer = connection.exchange(head, body)
-            except TimeoutError as exc:
-                self._drop(scheme, host, port)
-                raise ReadTimeoutError(endpoint_url=url, error=exc) from exc
-            except Broken as exc:
-                self._drop(scheme, host, port)
-                if reused and not exc.answered:
-                    continue
-                raise ConnectionClosedError(endpoint_url=url) from exc
-            if not connection.reusable:
-                self._drop(scheme, host, port)
-            return answer
-        raise AssertionError("unreachable: a new connection either answers or raises")
-
-    def _connection_attempts(self, scheme: str, host: str, port: int, url: str) -> Any:
-        """The thread's kept-alive connection (if any), then a new one."""
-        key = (scheme, host, port)
-        pool: dict[tuple[str, str, int], Connection] = self._local.__dict__.setdefault("pool", {})
-        existing = pool.get(key)
-        if existing is not None and existing.reusable:
-            yield existing, True
-        connection = self._connect(scheme, host, port, url)
-        pool[key] = connection
-        yield connection, False
-
-    def _connect(self, scheme: str, host: str, port: int, url: str) -> Connection:
-        tls = _tls() if scheme == "https" else None
-        try:
-            return Connection.open(host, port, tls, self._connect_timeout, self._read_timeout)
-        except TimeoutError as exc:
-            raise ConnectTimeoutError(endpoint_url=url, error=exc) from exc
-        except OSError as exc:
-            raise EndpointConnectionError(endpoint_url=url, error=exc) from exc
-
-    def _drop(self, scheme: str, host: str, port: int) -> None:
-        connection = self._local.__dict__.get("pool", {}).pop((scheme, host, port), None)
-        if connection is not None:
-            connection.close()
+    def _pool(self, endpoint: _Endpoint) -> Pool:
+        """The connections to ``endpoint`` (a discovered endpoint may change: one pool each)."""
+        with self._pools_lock:
+            pool = self._pools.get(endpoint)
+            if pool is None:
+                tls = _tls() if endpoint.scheme == "https" else None
+                pool = self._pools[endpoint] = Pool(
+                    endpoint.host, endpoint.port, tls, self._connect_timeout, self._read_timeout, _IDLE_CONNECTIONS
+                )
+            return pool
 
     def _endpoint(self) -> str:
         """The configured endpoint's URL, or the one ``DescribeEndpoints`` names."""
@@ -202,7 +194,7 @@ class _SigningRequest:
     another case: a plain dict serves, and signs exactly as ``AWSRequest`` does (a unit test compares).
     """
 
-    __slots__ = ("method", "url", "body", "headers", "params", "context")
+    __slots__ = ("body", "context", "headers", "method", "params", "url")
 
     def __init__(self, url: str, body: bytes, headers: dict[str, str]) -> None:
         self.method = "POST"
@@ -237,6 +229,13 @@ class TransportWriteClient:
         if body is None:
             return self._botocore_client.write_records(**parameters)  # type: ignore[no-any-return]
         return self._transport.write_records(body)
+
+    def write_many(
+        self, calls: Sequence[dict[str, Any]], deadline: float, lanes: int, slots: threading.Semaphore | None = None
+    ) -> list[dict[str, Any] | Exception | None]:
+        """One attempt at each call's prebuilt body from this thread (``WriteRecordsTransport.write_many``)."""
+        bodies = [parameters[PREBUILT_BODY] for parameters in calls]
+        return self._transport.write_many(bodies, deadline, lanes, slots)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._botocore_client, name)

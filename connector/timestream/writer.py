@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -49,10 +50,17 @@ class WriteResult:
 
 
 class Writer:
-    """Runs the calls of one request in a bounded thread pool shared by all requests of the process."""
+    """Writes the calls of one request, at most ``concurrency`` in flight in the process at once.
+
+    A client that multiplexes calls (the connector's transport) sends every first attempt from the
+    request's own thread; retries, and clients that do not, run in a thread pool of that size.
+    """
 
     def __init__(self, concurrency: int, max_attempts: int, sleep: Callable[[float], None] = time.sleep):
         self._max_attempts = max_attempts
+        self._concurrency = concurrency
+        # Calls in flight in the process at once, whichever request's thread sends them.
+        self._slots = threading.BoundedSemaphore(concurrency)
         self._sleep = sleep
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="timestream-write")
 
@@ -63,40 +71,73 @@ class Writer:
         if time.monotonic() >= deadline:  # nothing may start once the answer is due
             total.unfinished = sum(len(call.records) for call in calls)
             return total
-        # Every call, even a lone one, runs in the pool: only a bounded wait keeps the deadline.
-        futures: dict[Future[WriteResult], WriteCall] = {
-            self._pool.submit(self._run, client, database, table, call, deadline): call for call in calls
-        }
-        done, pending = wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+        retries: dict[Future[WriteResult], WriteCall] = {}
+        for call, outcome in zip(calls, self._first_round(client, database, table, calls, deadline), strict=True):
+            if outcome is None:
+                total.unfinished += len(call.records)
+            elif isinstance(outcome, dict):
+                total.merge(_answered(call, outcome, attempts=1))
+            else:  # failed (or not tried: _NOT_TRIED): the pool retries it while the deadline allows
+                first_error = None if outcome is _NOT_TRIED else outcome
+                retries[self._pool.submit(self._run, client, database, table, call, deadline, first_error)] = call
+        # Only a bounded wait keeps the deadline.
+        done, pending = wait(retries, timeout=max(0.0, deadline - time.monotonic()))
         for future in done:
             total.merge(future.result())
         for future in pending:
             future.cancel()
-            total.unfinished += len(futures[future].records)
+            total.unfinished += len(retries[future].records)
         return total
 
+    def _first_round(
+        self, client: TimestreamWriteClient, database: str, table: str, calls: Sequence[WriteCall], deadline: float
+    ) -> Sequence[dict[str, Any] | BaseException | None]:
+        """Every call's first attempt, sent from this thread when the client multiplexes calls (the
+        connector's transport); otherwise each call's whole run goes to the pool."""
+        write_many = getattr(client, "write_many", None)
+        if write_many is None:
+            return [_NOT_TRIED] * len(calls)
+        parameters = [call_parameters(client, database, table, call) for call in calls]
+        return write_many(parameters, deadline, self._concurrency, self._slots)  # type: ignore[no-any-return]
+
     def _run(
-        self, client: TimestreamWriteClient, database: str, table: str, call: WriteCall, deadline: float
+        self,
+        client: TimestreamWriteClient,
+        database: str,
+        table: str,
+        call: WriteCall,
+        deadline: float,
+        first_error: BaseException | None = None,
     ) -> WriteResult:
         params = call_parameters(client, database, table, call)
-        result = WriteResult()
         try:
-            response, result.attempts = call_with_retries(
-                lambda: client.write_records(**params), deadline, self._max_attempts, self._sleep, "write"
+            response, attempts = call_with_retries(
+                lambda: client.write_records(**params), deadline, self._max_attempts, self._sleep, "write", first_error
             )
         except CallFailed as failed:
-            result.attempts = failed.attempts
-            rejected = _rejected_records(failed.error)
-            if rejected is not None:
-                result.written += len(call.records) - len(rejected)
-                result.rejected.update(rejected)
-            else:
-                code, message = error_code(failed.error), error_message(failed.error)
-                result.failures.append(CallFailure(failed.kind, code, message, len(call.records)))
-            return result
-        ingested = response.get("RecordsIngested", {}).get("Total")
-        result.written += len(call.records) if ingested is None else int(ingested)
-        return result
+            return _failed(call, failed)
+        return _answered(call, response, attempts)  # type: ignore[arg-type]
+
+
+_NOT_TRIED = Exception("not tried in the first round")
+
+
+def _answered(call: WriteCall, response: dict[str, Any], attempts: int) -> WriteResult:
+    ingested = response.get("RecordsIngested", {}).get("Total")
+    written = len(call.records) if ingested is None else int(ingested)
+    return WriteResult(written=written, attempts=attempts)
+
+
+def _failed(call: WriteCall, failed: CallFailed) -> WriteResult:
+    result = WriteResult(attempts=failed.attempts)
+    rejected = _rejected_records(failed.error)
+    if rejected is not None:
+        result.written += len(call.records) - len(rejected)
+        result.rejected.update(rejected)
+    else:
+        code, message = error_code(failed.error), error_message(failed.error)
+        result.failures.append(CallFailure(failed.kind, code, message, len(call.records)))
+    return result
 
 
 def call_parameters(client: TimestreamWriteClient, database: str, table: str, call: WriteCall) -> dict[str, Any]:

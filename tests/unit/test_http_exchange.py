@@ -6,15 +6,18 @@ are seen exactly as a client meets them on the wire (answers cut into pieces inc
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
 from connector.timestream import http_exchange
-from connector.timestream.http_exchange import Broken, Connection
+from connector.timestream.http_exchange import Broken, Connection, exchange_many
 
 HEAD = b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 4\r\n\r\n"
 BODY = b"ping"
@@ -167,3 +170,191 @@ def test_a_server_silent_past_the_read_timeout_is_a_timeout(serve) -> None:  # t
     with pytest.raises(TimeoutError):
         connection.exchange(HEAD, BODY)
     assert not connection.reusable
+
+
+# --- many requests from one thread ------------------------------------------------------------------
+
+class _Echo(BaseHTTPRequestHandler):
+    """Answers each POST with its own body after the delay its X-Delay header asks for."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        server: Any = self.server
+        with server.lock:
+            server.in_flight += 1
+            server.most_in_flight = max(server.most_in_flight, server.in_flight)
+        time.sleep(float(self.headers.get("X-Delay", "0")))
+        with server.lock:
+            server.in_flight -= 1
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def echo() -> Iterator[Any]:
+    httpd: Any = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    httpd.daemon_threads = True
+    httpd.lock = threading.Lock()
+    httpd.in_flight = httpd.most_in_flight = 0
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _requests(count: int, delay: float = 0.0) -> list[tuple[bytes, bytes]]:
+    requests = []
+    for i in range(count):
+        body = f"request {i}".encode()
+        head = f"POST / HTTP/1.1\r\nHost: t\r\nX-Delay: {delay}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        requests.append((head, body))
+    return requests
+
+
+def _pool(port: int, read_timeout: float = 5.0) -> http_exchange.Pool:
+    return http_exchange.Pool("127.0.0.1", port, None, 2.0, read_timeout, keep=8)
+
+
+def test_every_request_gets_its_own_answer_with_lanes_in_flight_at_once(echo: Any) -> None:
+    requests = _requests(12, delay=0.2)
+    started = time.monotonic()
+    outcomes = exchange_many(_pool(echo.server_address[1]), requests, 4, time.monotonic() + 10)
+    took = time.monotonic() - started
+    assert [o.body for o in outcomes] == [body for _, body in requests]  # type: ignore[union-attr]
+    assert echo.most_in_flight == 4
+    assert 0.6 <= took < 1.6  # three rounds of 4, not twelve calls one after another
+
+
+def test_slots_bound_the_calls_in_flight_across_threads(echo: Any) -> None:
+    pool, slots = _pool(echo.server_address[1]), threading.BoundedSemaphore(3)
+    results: list[list[Any]] = []
+
+    def send() -> None:
+        results.append(exchange_many(pool, _requests(4, delay=0.1), 4, time.monotonic() + 10, slots))
+
+    threads = [threading.Thread(target=send) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(o.status == 200 for outcomes in results for o in outcomes)
+    assert echo.most_in_flight <= 3
+    assert slots.acquire(blocking=False) and slots.acquire(blocking=False) and slots.acquire(blocking=False)
+
+
+def test_requests_not_answered_by_the_deadline_are_none(echo: Any) -> None:
+    outcomes = exchange_many(_pool(echo.server_address[1]), _requests(6, delay=0.5), 2, time.monotonic() + 0.3)
+    assert outcomes == [None] * 6
+
+
+def test_an_answer_overdue_past_the_read_timeout_is_a_timeout(echo: Any) -> None:
+    slow = _requests(1, delay=1.0)
+    outcomes = exchange_many(_pool(echo.server_address[1], read_timeout=0.2), slow, 2, time.monotonic() + 10)
+    assert isinstance(outcomes[0], TimeoutError)
+
+
+def test_no_endpoint_to_connect_to_fails_each_request() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # nothing listens there now
+    outcomes = exchange_many(_pool(port), _requests(3), 2, time.monotonic() + 10)
+    assert all(isinstance(o, http_exchange.ConnectFailed) and not o.timed_out for o in outcomes)
+
+
+def test_a_kept_alive_connection_the_server_closed_is_replaced_without_losing_the_request(serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve([PLAIN], [PLAIN], close_after=True)  # closes after each answer, without saying so
+    pool = _pool(server.port)
+    first = exchange_many(pool, [(HEAD, BODY)], 1, time.monotonic() + 5)
+    second = exchange_many(pool, [(HEAD, BODY)], 1, time.monotonic() + 5)  # the idle one is dead by now
+    assert [o.body for o in first + second] == [OK, OK]  # type: ignore[union-attr]
+    assert server.connections == 2 and len(server.requests) == 2
+
+
+# --- TLS, as every real Timestream endpoint speaks ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1: (cert file, key file)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+def test_answers_over_tls_arrive_whole_however_many_records_they_span(certificate: tuple[str, str]) -> None:
+    import ssl
+
+    cert_file, key_file = certificate
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert_file, key_file)
+    listener = socket.create_server(("127.0.0.1", 0))
+    pieces = [PLAIN[i : i + 7] for i in range(0, len(PLAIN), 7)]  # each write its own TLS record
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with server_side.wrap_socket(conn, server_side=True) as tls:
+            for _ in range(3):
+                request = b""
+                while not request.endswith(BODY):
+                    request += tls.recv(65536)
+                for piece in pieces:
+                    tls.sendall(piece)
+
+    threading.Thread(target=answer, daemon=True).start()
+    client_side = ssl.create_default_context(cafile=cert_file)
+    pool = http_exchange.Pool("127.0.0.1", listener.getsockname()[1], client_side, 2.0, 2.0, keep=1)
+    try:
+        outcomes = [exchange_many(pool, [(HEAD, BODY)], 1, time.monotonic() + 5)[0] for _ in range(3)]
+    finally:
+        listener.close()
+    assert [o.body for o in outcomes] == [OK] * 3  # type: ignore[union-attr]
+
+
+def test_a_certificate_the_client_does_not_trust_fails_the_connection(certificate: tuple[str, str]) -> None:
+    import ssl
+
+    cert_file, key_file = certificate
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert_file, key_file)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def handshake() -> None:
+        conn, _ = listener.accept()
+        with contextlib.suppress(OSError), server_side.wrap_socket(conn, server_side=True):
+            pass
+
+    threading.Thread(target=handshake, daemon=True).start()
+    pool = http_exchange.Pool("127.0.0.1", listener.getsockname()[1], ssl.create_default_context(), 2.0, 2.0, 1)
+    try:
+        outcome = exchange_many(pool, [(HEAD, BODY)], 1, time.monotonic() + 5)[0]
+    finally:
+        listener.close()
+    assert isinstance(outcome, http_exchange.ConnectFailed)
+    assert isinstance(outcome.error, ssl.SSLCertVerificationError)

@@ -69,6 +69,34 @@ class FakeClient:
                 self.active -= 1
 
 
+class RoundClient(FakeClient):
+    """Also makes each call's first attempt itself, in order, as the connector's transport does
+    from the request's thread (``write_many``); the writer retries what failed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rounds = 0
+
+    def write_many(self, calls: list[dict[str, Any]], deadline: float, lanes: int, slots: Any) -> list[Any]:
+        self.rounds += 1
+        outcomes: list[Any] = []
+        for params in calls:
+            if time.monotonic() >= deadline:
+                outcomes.append(None)
+                continue
+            try:
+                outcomes.append(self.write_records(**params))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+
+@pytest.fixture(params=["pool", "first round"])
+def client_kind(request: pytest.FixtureRequest) -> type[FakeClient]:
+    """Both ways the writer sends: every attempt in its pool, or the first from the client's round."""
+    return FakeClient if request.param == "pool" else RoundClient
+
+
 def _calls(n: int):  # type: ignore[no-untyped-def]
     records = [record((("i", str(k)),), "m", 1000, f"{k}.0") for k in range(n)]
     return plan_calls(records)
@@ -84,22 +112,33 @@ def test_rejected_records_are_counted_exactly_under_concurrency() -> None:
     assert 1 < client.max_active <= 8
 
 
-def test_throttling_is_retried_until_it_succeeds() -> None:
-    client = FakeClient(failures=[_error("ThrottlingException"), _error("InternalServerException", 500)])
+def test_rejected_records_in_a_first_round_are_counted_exactly() -> None:
+    reject = {f"{k}.0" for k in range(0, 500, 7)}
+    client = RoundClient(reject_values=reject)
+    result = Writer(concurrency=8, max_attempts=3).write(client, "db", "t", _calls(500), time.monotonic() + 30)
+    assert client.rounds == 1
+    assert result.written == 500 - len(reject) == len(client.stored)
+    assert sum(result.rejected.values()) == len(reject)
+    assert not result.failures and result.unfinished == 0
+
+
+def test_throttling_is_retried_until_it_succeeds(client_kind: type[FakeClient]) -> None:
+    client = client_kind(failures=[_error("ThrottlingException"), _error("InternalServerException", 500)])
     result = Writer(1, max_attempts=4, sleep=lambda s: None).write(client, "db", "t", _calls(50), time.monotonic() + 5)
     assert result.written == 50 and result.attempts == 3 and not result.failures
+    assert client.calls == 3
 
 
-def test_retries_stop_at_max_attempts_and_report_the_failure() -> None:
-    client = FakeClient(failures=[_error("ThrottlingException")] * 5)
+def test_retries_stop_at_max_attempts_and_report_the_failure(client_kind: type[FakeClient]) -> None:
+    client = client_kind(failures=[_error("ThrottlingException")] * 5)
     result = Writer(1, max_attempts=2, sleep=lambda s: None).write(client, "db", "t", _calls(10), time.monotonic() + 5)
     assert result.written == 0 and result.attempts == 2
     assert [f.kind for f in result.failures] == [Kind.THROTTLED]
 
 
-def test_timeouts_are_retryable() -> None:
+def test_timeouts_are_retryable(client_kind: type[FakeClient]) -> None:
     timeout = ReadTimeoutError(endpoint_url="http://x")
-    client = FakeClient(failures=[timeout])
+    client = client_kind(failures=[timeout])
     result = Writer(1, max_attempts=2, sleep=lambda s: None).write(client, "db", "t", _calls(10), time.monotonic() + 5)
     assert result.written == 10
 
@@ -146,8 +185,8 @@ def test_backoff_grows_exponentially_with_full_jitter(seeded_random: None) -> No
             assert max(by_retry[n + 1]) > backoff_bound(n), (n, max(by_retry[n + 1]), backoff_bound(n))
 
 
-def test_validation_errors_are_not_retried() -> None:
-    client = FakeClient(failures=[_error("ValidationException")])
+def test_validation_errors_are_not_retried(client_kind: type[FakeClient]) -> None:
+    client = client_kind(failures=[_error("ValidationException")])
     result = Writer(1, max_attempts=5, sleep=lambda s: None).write(client, "db", "t", _calls(10), time.monotonic() + 5)
     assert client.calls == 1 and [f.kind for f in result.failures] == [Kind.INVALID]
 
@@ -186,3 +225,12 @@ def test_calls_still_running_at_the_deadline_are_unfinished() -> None:
         client.gate.set()
     assert in_flight_at_answer == 2, "write() returned only after its calls had ended"
     assert result.written == 0 and result.unfinished == 400
+
+
+def test_calls_a_first_round_did_not_finish_by_the_deadline_are_unfinished() -> None:
+    client = RoundClient(delay=0.1)
+    calls = _calls(1000)  # 10 calls of 100
+    result = Writer(4, max_attempts=3).write(client, "db", "t", calls, time.monotonic() + 0.35)
+    assert 0 < client.calls < len(calls)
+    assert result.written == 100 * client.calls == len(client.stored)
+    assert result.unfinished == 1000 - result.written and not result.failures
