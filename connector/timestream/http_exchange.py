@@ -266,7 +266,9 @@ def exchange_many(
     themselves. An outcome is the ``Answer``, the failure (``Broken``, ``TimeoutError`` past the
     read timeout, ``ConnectFailed``), or None when ``deadline`` came first. A kept-alive connection
     the server had closed fails before any answer: that request is sent again on a new connection
-    (WriteRecords of the same records is idempotent), as urllib3 does for botocore.
+    (WriteRecords of the same records is idempotent), as urllib3 does for botocore. When no
+    connection can be made, the requests not yet sent fail with that too (at once, not one connect
+    timeout after another): their retries run in parallel elsewhere.
     """
     outcomes: list[Outcome] = [None] * len(requests)
     waiting: deque[tuple[int, bool]] = deque((index, False) for index in range(len(requests)))
@@ -288,6 +290,10 @@ def exchange_many(
                         outcomes[index] = launched
                         if slots is not None:
                             slots.release()
+                        if isinstance(launched, ConnectFailed):  # the rest would wait for it one by one
+                            for rest, _ in waiting:
+                                outcomes[rest] = launched
+                            waiting.clear()
                 now = time.monotonic()
                 if not flights or now >= deadline:
                     break

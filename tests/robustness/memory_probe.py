@@ -32,6 +32,7 @@ from connector.prom import snappy
 from connector.prom.write_codec import MAX_SAMPLES_PER_REQUEST
 from connector.prom.write_v2 import V2_BODY_SHARE
 from connector.timestream.clients import ClientCache
+from connector.timestream.http_exchange import Answer
 from tests.helpers import WRITE_HEADERS, WRITE_V2_HEADERS, basic_auth
 from tests.robustness import wire
 
@@ -71,10 +72,13 @@ def _accept_everything(request: Any, **_: Any) -> AWSResponse:
     return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body.encode()))
 
 
-def _accept_exchange(scheme: str, host: str, port: int, headers: Any, body: bytes, url: str) -> Any:
-    records = len(json.loads(body).get("Records", ()))
-    answer = json.dumps({"RecordsIngested": {"Total": records, "MemoryStore": records, "MagneticStore": 0}})
-    return 200, {"content-type": "application/x-amz-json-1.0"}, answer.encode()
+def _accept_exchanges(_pool: Any, requests: Any, *_: Any) -> list[Answer]:
+    answers = []
+    for _head, body in requests:
+        records = len(json.loads(body).get("Records", ()))
+        answer = json.dumps({"RecordsIngested": {"Total": records, "MemoryStore": records, "MagneticStore": 0}})
+        answers.append(Answer(200, {"content-type": "application/x-amz-json-1.0"}, answer.encode()))
+    return answers
 
 
 class _OfflineClients(ClientCache):
@@ -88,7 +92,7 @@ class _OfflineClients(ClientCache):
         )
         transport = getattr(client, "_transport", None)
         if transport is not None:
-            transport._exchange = _accept_exchange
+            transport._exchange_many = _accept_exchanges
         return client
 
 

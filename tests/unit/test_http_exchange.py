@@ -264,8 +264,18 @@ def test_no_endpoint_to_connect_to_fails_each_request() -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     listener.close()  # nothing listens there now
-    outcomes = exchange_many(_pool(port), _requests(3), 2, time.monotonic() + 10)
+    tries: list[int] = []
+    pool = _pool(port)
+    real_connections = pool.connections
+
+    def counted(fresh_only: bool = False) -> Any:
+        tries.append(1)
+        return real_connections(fresh_only)
+
+    pool.connections = counted  # type: ignore[method-assign]
+    outcomes = exchange_many(pool, _requests(5), 2, time.monotonic() + 10)
     assert all(isinstance(o, http_exchange.ConnectFailed) and not o.timed_out for o in outcomes)
+    assert len(tries) == 1  # the others were not each left to wait for a connect of their own
 
 
 def test_a_kept_alive_connection_the_server_closed_is_replaced_without_losing_the_request(serve) -> None:  # type: ignore[no-untyped-def]
@@ -292,7 +302,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
