@@ -20,6 +20,7 @@ from connector.timestream import schema
 from connector.timestream.records import TIME_BYTES, Dimensions, Record, StoredSeries, utf8_len
 
 _KIB = 1024
+Pairs = frozenset[tuple[str, str]]  # (dimension name, value) pairs
 # Records of one timestamp (one scrape) below this count are packed with others into shared calls.
 _MIN_SCRAPE_RECORDS = 20
 
@@ -89,7 +90,7 @@ def _dumps(value: Any) -> str:
 _MAX_FRAGMENTS = 8
 
 
-def _fragment(series: StoredSeries, layout: Hashable, shared: frozenset[tuple[str, str]], with_measure: bool) -> str:
+def _fragment(series: StoredSeries, layout: Hashable, shared: Pairs, with_measure: bool) -> str:
     """The JSON of a record of ``series`` up to its value's text: ``{"Dimensions":[...],...,"MeasureValue":"``."""
     own = [{"Name": n, "Value": v} for n, v in series.dimensions if (n, v) not in shared]
     text = "{"
@@ -127,50 +128,56 @@ def plan_calls(records: Sequence[Record], per_call: int = schema.MAX_RECORDS_PER
 
 def _plan_scrape(scrape: Sequence[Record], per_call: int) -> list[WriteCall]:
     """Calls for the records of one timestamp, sorted by measure name."""
-    scrape_shared = _dimension_bytes(_common_dimensions(scrape)) + TIME_BYTES
+    floor = _common_dimensions(scrape)  # on every record of the scrape: its parts need not look again
+    scrape_shared = _dimension_bytes(floor) + TIME_BYTES
     mixed: list[Record] = []
-    own: list[tuple[Sequence[Record], int, int]] = []  # (records, KiB in calls of their own, bytes if mixed)
+    # (records, their common dimensions, KiB in calls of their own, bytes if mixed)
+    own: list[tuple[Sequence[Record], Pairs, int, int]] = []
     start = 0
     for count in Counter(map(_measure, scrape)).values():  # in the scrape's (measure) order
         metric = scrape[start : start + count]
         start += count
         # One record, or a few under a KiB, never pays for a call of its own.
         if count > 1 and sum(map(_size, metric)) - count * scrape_shared > _KIB:
-            taken, kib, mixed_bytes = _records_for_own_calls(metric, scrape_shared, per_call)
+            metric_floor = _common_dimensions(metric, floor)
+            taken, kib, mixed_bytes = _records_for_own_calls(metric, scrape_shared, metric_floor, per_call)
             if taken:
-                own.append((metric[:taken], kib, mixed_bytes))
+                own.append((metric[:taken], metric_floor, kib, mixed_bytes))
                 metric = metric[taken:]
         mixed.extend(metric)
     # Own calls round up on their own; the mixed calls' last KiB often has room for them.
     pool = scrape_shared + sum(map(_size, mixed)) - len(mixed) * scrape_shared
     calls: list[WriteCall] = []
     moved = False
-    for records, kib, mixed_bytes in sorted(own, key=lambda item: item[2] / item[1]):
+    for records, metric_floor, kib, mixed_bytes in sorted(own, key=lambda item: item[3] / item[2]):
         if -(-(pool + mixed_bytes) // _KIB) + (pool // -_KIB) < kib:
             mixed.extend(records)
             pool += mixed_bytes
             moved = True
         else:
-            calls.extend(_split(records, per_call))
+            calls.extend(_split(records, per_call, metric_floor))
     if moved:  # otherwise still in the scrape's measure order
         mixed.sort(key=_measure)
-    calls.extend(_split(mixed, per_call))
+    calls.extend(_split(mixed, per_call, floor))
     return calls
 
 
-def _records_for_own_calls(metric: Sequence[Record], scrape_shared: int, per_call: int) -> tuple[int, int, int]:
+def _records_for_own_calls(
+    metric: Sequence[Record], scrape_shared: int, common: Pairs, per_call: int
+) -> tuple[int, int, int]:
     """How many of one metric's records bill least in calls of their own; the rest join mixed calls.
 
     In a mixed call each record carries its measure name; in a call of its own the name and the
     labels the metric's series share count once, but the call rounds up to whole KiB. So a metric
     takes calls of its own for as many records as fill them best, and leaves the remainder to the
     mixed calls, whose rounding is paid once for all the metrics they hold (counted here in bytes).
-    Returns that count, the KiB its calls bill and the bytes those records would take mixed.
+    ``common``: the dimensions on all of the metric's records. Returns that count, the KiB its
+    calls bill and the bytes those records would take mixed.
     """
     sizes = list(map(_size, metric))
     mixed = [size - scrape_shared for size in sizes]
     mixed_total = sum(mixed)
-    shared = TIME_BYTES + utf8_len(metric[0].series.measure) + _dimension_bytes(_common_dimensions(metric))
+    shared = TIME_BYTES + utf8_len(metric[0].series.measure) + _dimension_bytes(common)
     mixed_before = list(accumulate(mixed, initial=0))  # mixed bytes of the first n records
     best = (mixed_total, 0, 0, 0)  # (cost, count, KiB, mixed bytes)
     closed_kib = 0
@@ -205,34 +212,48 @@ _time = operator.attrgetter("time_ms")
 _measure = operator.attrgetter("series.measure")
 
 
-def _split(records: Sequence[Record], per_call: int) -> list[WriteCall]:
+def _split(records: Sequence[Record], per_call: int, floor: Pairs = frozenset()) -> list[WriteCall]:
+    """Calls of at most ``per_call`` of ``records``, cut just below KiB boundaries; ``floor`` as in
+    ``_common_dimensions``."""
+    if len(records) <= per_call:
+        return [_call(records, floor)] if records else []
+    common = _common_dimensions(records, floor)  # on every record, so on every call's: its floor
+    same_time = records[0].time_ms == records[-1].time_ms
+    shared = _dimension_bytes(common) + (TIME_BYTES if same_time else 0)
     calls = []
-    shared = _shared_bytes(records) if len(records) > per_call else 0  # only cuts need it
     start = 0
     while start < len(records):
         end = min(start + per_call, len(records))
         if end < len(records):
             end = _kib_cut(records, start, end, shared, per_call // 2)
-        calls.append(_call(records[start:end]))
+        calls.append(_call(records[start:end], common))
         start = end
     return calls
 
 
-def _shared_bytes(records: Sequence[Record]) -> int:
-    """Bytes every record of ``records`` shares (its common dimensions and, if equal, time)."""
-    if not records:
-        return 0
-    same_time = records[0].time_ms == records[-1].time_ms
-    return _dimension_bytes(_common_dimensions(records)) + (TIME_BYTES if same_time else 0)
+def _common_dimensions(
+    records: Sequence[Record], floor: Pairs = frozenset()
+) -> Pairs:
+    """The (name, value) pairs on every record; ``floor``: pairs known to be on every one of them.
 
-
-def _common_dimensions(records: Sequence[Record]) -> frozenset[tuple[str, str]]:
-    """The (name, value) pairs on every record: one C-level intersection of the series' sets."""
-    # Each step intersects a few shared pairs with one series' set: a handful of lookups, in C.
-    return records[0].series.dimension_set.intersection(*map(_dimension_set, records))
+    Only pairs on both the first and the last record can be common, and beyond the floor (the
+    scrape's ``job``, ``instance`` and external labels) usually none are: most calls need two
+    look-ups, not one intersection per record.
+    """
+    candidates = (records[0].series.dimension_set & records[-1].series.dimension_set) - floor
+    if not candidates:
+        return floor
+    for dimensions in map(_dimension_set, records):
+        if not candidates <= dimensions:  # a subset test allocates nothing; most records pass it
+            candidates = candidates & dimensions
+            if not candidates:
+                return floor
+    return floor | candidates
 
 
 _dimension_set = operator.attrgetter("series.dimension_set")
+
+
 _size = operator.attrgetter("series.size")
 
 
@@ -248,7 +269,7 @@ def _kib_cut(records: Sequence[Record], start: int, end: int, shared: int, minim
     return cut if total <= boundary else end
 
 
-def _call(records: Sequence[Record]) -> WriteCall:
+def _call(records: Sequence[Record], floor: Pairs = frozenset()) -> WriteCall:
     """The call of ``records``, which are sorted by time, then measure (``plan_calls``)."""
     first, last = records[0], records[-1]
     same_time = first.time_ms == last.time_ms
@@ -258,7 +279,7 @@ def _call(records: Sequence[Record]) -> WriteCall:
         same_measure = len({r.series.measure for r in records}) == 1
     return WriteCall(
         records=records,
-        common_dimensions=tuple(sorted(_common_dimensions(records))),
+        common_dimensions=tuple(sorted(_common_dimensions(records, floor))),
         common_time_ms=first.time_ms if same_time else None,
         common_measure=first.series.measure if same_measure else None,
     )

@@ -258,3 +258,28 @@ def test_a_series_keeps_a_bounded_number_of_special_value_variants() -> None:
     assert len(stored._specials) <= 8
     texts = {dict(t.dimensions)[schema.SPECIAL_DIMENSION] for t in tagged}
     assert texts == {schema.encode_special(v) for v in payloads}
+
+
+_PAIRS = st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.sampled_from(["1", "2"]))
+
+
+@given(st.lists(st.frozensets(_PAIRS, max_size=6), min_size=1, max_size=12), st.data())
+def test_common_dimensions_are_exactly_the_pairs_on_every_record(sets: list[frozenset], data: st.DataObject) -> None:
+    """Whatever the first and last records share, and whatever part of the answer is given as known."""
+    from connector.timestream.calls import _common_dimensions
+
+    records = [record(tuple(sorted(s)), "m", 1, "1.0") for s in sets]
+    truth = frozenset.intersection(*(r.series.dimension_set for r in records))
+    floor = frozenset(data.draw(st.lists(st.sampled_from(sorted(truth)), unique=True))) if truth else frozenset()
+    assert _common_dimensions(records, floor) == truth
+    assert _common_dimensions(records) == truth
+
+
+def test_plans_share_only_what_every_record_of_a_call_holds_on_captured_traffic() -> None:
+    from bench.common import captured_writes
+
+    for item in captured_writes():
+        records = translate(item.message().timeseries).records
+        for call in plan_calls(records) if records else []:
+            held = frozenset.intersection(*(r.series.dimension_set for r in call.records))
+            assert frozenset(call.common_dimensions) == held
