@@ -26,6 +26,8 @@ import httptools
 # An answer to WriteRecords is a few hundred bytes; anything near this is not Timestream speaking.
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 _READ_SIZE = 64 * 1024
+# While connections are being opened ahead, how often a round looks for them between answers.
+_AWAIT_POLL_SECONDS = 0.005
 
 
 class Answer(NamedTuple):
@@ -190,16 +192,22 @@ class Pool:
         self, host: str, port: int, tls: ssl.SSLContext | None, connect_timeout: float, read_timeout: float, keep: int
     ) -> None:
         self.read_timeout = read_timeout
+        self._connect_timeout = connect_timeout
         self._address = (host, port, tls, connect_timeout, read_timeout)
         self._keep = keep
         self._idle: list[Connection] = []
-        self._lock = threading.Lock()
+        self._opening = 0  # connections being opened ahead, in threads of their own
+        self._changed = threading.Condition(threading.Lock())
+
+    @property
+    def awaiting(self) -> bool:
+        """Whether no connection is idle but some are being opened ahead."""
+        return not self._idle and self._opening > 0
 
     def connections(self, fresh_only: bool = False) -> Iterator[tuple[Connection, bool]]:
         """An idle connection (reused: True) unless ``fresh_only``, then a new one; ``ConnectFailed``."""
         if not fresh_only:
-            with self._lock:
-                idle = self._idle.pop() if self._idle else None
+            idle = self._take_idle()
             if idle is not None:
                 yield idle, True
         try:
@@ -207,35 +215,47 @@ class Pool:
         except OSError as exc:  # TimeoutError included
             raise ConnectFailed(exc) from exc
 
+    def _take_idle(self) -> Connection | None:
+        """An idle connection; while some are being opened ahead, one of those rather than yet another."""
+        with self._changed:
+            if self.awaiting:
+                self._changed.wait_for(lambda: not self.awaiting, timeout=self._connect_timeout)
+            return self._idle.pop() if self._idle else None
+
     def open_ahead(self, count: int) -> None:
-        """Open, in parallel, the connections ``count`` requests in flight at once would lack.
+        """Start opening, in parallel, the connections ``count`` requests in flight at once would lack.
 
         A new connection costs a round trip (TLS: two or three), and ``exchange_many`` opens them
-        one after another: a cold process would pay them in series. Failures are left for the
-        requests themselves to meet and report.
+        one after another: a cold process would pay them in series. Each joins the idle ones as it
+        is ready, so the first requests go out on the first connections, however slow the others
+        are to open; failures are left for the requests themselves to meet and report.
         """
-        with self._lock:
-            missing = count - len(self._idle)
-        if missing < 2:
-            return
-        opened: list[Connection] = []
+        with self._changed:
+            missing = count - len(self._idle) - self._opening
+            if missing < 2:
+                return
+            self._opening += missing
+        for _ in range(missing):
+            threading.Thread(target=self._open_one, daemon=True).start()
 
-        def open_one() -> None:
-            with contextlib.suppress(OSError):
-                opened.append(Connection.open(*self._address))
-
-        threads = [threading.Thread(target=open_one, daemon=True) for _ in range(missing)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        for connection in opened:
-            self.give_back(connection)
+    def _open_one(self) -> None:
+        connection: Connection | None = None
+        with contextlib.suppress(OSError):
+            connection = Connection.open(*self._address)
+        with self._changed:
+            self._opening -= 1
+            if connection is not None and len(self._idle) < self._keep:
+                self._idle.append(connection)
+                connection = None
+            self._changed.notify_all()
+        if connection is not None:
+            connection.close()
 
     def give_back(self, connection: Connection) -> None:
-        with self._lock:
+        with self._changed:
             if connection.reusable and len(self._idle) < self._keep:
                 self._idle.append(connection)
+                self._changed.notify_all()
                 return
         connection.close()
 
@@ -279,6 +299,8 @@ def exchange_many(
         try:
             while waiting or flights:
                 while waiting and len(flights) < lanes and time.monotonic() < deadline:
+                    if flights and pool.awaiting:  # connections are on their way: read answers meanwhile
+                        break
                     if not _take_slot(slots, bool(flights), deadline):
                         break
                     index, fresh_only = waiting.popleft()
@@ -298,6 +320,8 @@ def exchange_many(
                 if not flights or now >= deadline:
                     break
                 soonest = min(flight.expires for flight in flights.values())
+                if waiting and pool.awaiting:  # look again soon for connections opened meanwhile
+                    soonest = min(soonest, now + _AWAIT_POLL_SECONDS)
                 for key, _ in selector.select(max(0.0, min(deadline, soonest) - now)):
                     flight: _Flight = key.data
                     try:

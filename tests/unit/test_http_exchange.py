@@ -368,3 +368,25 @@ def test_a_certificate_the_client_does_not_trust_fails_the_connection(certificat
         listener.close()
     assert isinstance(outcome, http_exchange.ConnectFailed)
     assert isinstance(outcome.error, ssl.SSLCertVerificationError)
+
+
+def test_requests_go_out_on_the_first_connections_while_slower_ones_still_open(
+    echo: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold pool opens its connections ahead in parallel; one slow to open (a SYN retransmitted,
+    say) must not hold back the requests the fast ones can carry."""
+    real_open = Connection.open.__func__  # type: ignore[attr-defined]
+    opened = []
+
+    def open_slowly_after_two(cls: Any, *args: Any) -> Connection:
+        opened.append(1)
+        if len(opened) > 2:
+            time.sleep(1.5)
+        return real_open(cls, *args)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Connection, "open", classmethod(open_slowly_after_two))
+    started = time.monotonic()
+    outcomes = exchange_many(_pool(echo.server_address[1]), _requests(8), 8, time.monotonic() + 1.0)
+    answered = [o for o in outcomes if o is not None]
+    assert len(answered) == 8, outcomes  # all carried by the two fast connections, one after another
+    assert time.monotonic() - started < 1.4
