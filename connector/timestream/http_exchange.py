@@ -10,14 +10,13 @@ Content-Length and chunked answers, keep-alive as the server states it. ~40 µs 
 from __future__ import annotations
 
 import contextlib
-import functools
 import selectors
 import socket
 import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -260,12 +259,18 @@ class Pool:
         connection.close()
 
 
-Outcome = Answer | Broken | TimeoutError | ConnectFailed | None
+# Builds a request's (head, body) when it is sent: a round of a thousand calls must not spend its
+# budget building every body (each series' first JSON included) before the first call goes out.
+Request = Callable[[], tuple[bytes, bytes]]
+# The answer; the failure (``Broken``, ``TimeoutError``, ``ConnectFailed``, or what building the
+# request raised); None when the deadline came first.
+Outcome = Answer | Exception | None
 
 
 @dataclass(slots=True)
 class _Flight:
     index: int
+    request: tuple[bytes, bytes]
     connection: Connection
     reused: bool
     expires: float  # monotonic time the answer is overdue (the read timeout)
@@ -273,12 +278,12 @@ class _Flight:
 
 def exchange_many(
     pool: Pool,
-    requests: Sequence[tuple[bytes, bytes]],
+    requests: Sequence[Request],
     lanes: int,
     deadline: float,
     slots: threading.Semaphore | None = None,
 ) -> list[Outcome]:
-    """Each (head, body) request's answer, up to ``lanes`` of them in flight at once from this thread,
+    """Each request's answer (built when sent), up to ``lanes`` of them in flight at once from this thread,
     each holding one of ``slots`` (shared by the threads of a process) while in flight.
 
     One thread waits on every connection at once (``selectors``) instead of one thread per request:
@@ -290,63 +295,114 @@ def exchange_many(
     connection can be made, the requests not yet sent fail with that too (at once, not one connect
     timeout after another): their retries run in parallel elsewhere.
     """
-    outcomes: list[Outcome] = [None] * len(requests)
-    waiting: deque[tuple[int, bool]] = deque((index, False) for index in range(len(requests)))
-    flights: dict[Connection, _Flight] = {}
     pool.open_ahead(min(lanes, len(requests)))
     with selectors.DefaultSelector() as selector:
-        land = functools.partial(_land, selector, flights, slots)
+        return _Round(pool, requests, lanes, deadline, slots, selector).run()
+
+
+class _Round:
+    """The state of one ``exchange_many``: requests waiting, requests in flight, outcomes."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        requests: Sequence[Request],
+        lanes: int,
+        deadline: float,
+        slots: threading.Semaphore | None,
+        selector: selectors.BaseSelector,
+    ) -> None:
+        self.pool, self.requests, self.lanes, self.deadline = pool, requests, lanes, deadline
+        self.slots, self.selector = slots, selector
+        self.outcomes: list[Outcome] = [None] * len(requests)
+        # (index, built request if sent before on a connection that turned out dropped)
+        self.waiting: deque[tuple[int, tuple[bytes, bytes] | None]] = deque((i, None) for i in range(len(requests)))
+        self.flights: dict[Connection, _Flight] = {}
+
+    def run(self) -> list[Outcome]:
         try:
-            while waiting or flights:
-                while waiting and len(flights) < lanes and time.monotonic() < deadline:
-                    if flights and pool.awaiting:  # connections are on their way: read answers meanwhile
-                        break
-                    if not _take_slot(slots, bool(flights), deadline):
-                        break
-                    index, fresh_only = waiting.popleft()
-                    launched = _launch(pool, index, requests[index], fresh_only)
-                    if isinstance(launched, _Flight):
-                        flights[launched.connection] = launched
-                        selector.register(launched.connection, selectors.EVENT_READ, launched)
-                    else:
-                        outcomes[index] = launched
-                        if slots is not None:
-                            slots.release()
-                        if isinstance(launched, ConnectFailed):  # the rest would wait for it one by one
-                            for rest, _ in waiting:
-                                outcomes[rest] = launched
-                            waiting.clear()
+            while self.waiting or self.flights:
+                self._launch_more()
                 now = time.monotonic()
-                if not flights or now >= deadline:
+                if not self.flights or now >= self.deadline:
                     break
-                soonest = min(flight.expires for flight in flights.values())
-                if waiting and pool.awaiting:  # look again soon for connections opened meanwhile
-                    soonest = min(soonest, now + _AWAIT_POLL_SECONDS)
-                for key, _ in selector.select(max(0.0, min(deadline, soonest) - now)):
-                    flight: _Flight = key.data
-                    try:
-                        answer = flight.connection.read_ready()
-                    except (Broken, TimeoutError) as exc:
-                        land(flight)
-                        if isinstance(exc, Broken) and flight.reused and not exc.answered:
-                            waiting.appendleft((flight.index, True))
-                        else:
-                            outcomes[flight.index] = exc
-                        continue
-                    if answer is not None:
-                        land(flight)
-                        pool.give_back(flight.connection)
-                        outcomes[flight.index] = answer
-                now = time.monotonic()
-                for flight in [f for f in flights.values() if f.expires <= now]:
-                    land(flight)
-                    flight.connection.close()
-                    outcomes[flight.index] = TimeoutError(f"no answer within {pool.read_timeout} s")
+                self._read_ready(now)
+                self._expire(time.monotonic())
         finally:
-            for flight in list(flights.values()):  # past the deadline: their answers are not waited for
-                land(flight)
+            for flight in list(self.flights.values()):  # past the deadline: answers not waited for
+                self._land(flight)
                 flight.connection.close()
-    return outcomes
+        return self.outcomes
+
+    def _launch_more(self) -> None:
+        """Send waiting requests while lanes and slots allow (and connections are at hand)."""
+        while self.waiting and len(self.flights) < self.lanes and time.monotonic() < self.deadline:
+            if self.flights and self.pool.awaiting:  # connections are on their way: read answers meanwhile
+                return
+            if not _take_slot(self.slots, bool(self.flights), self.deadline):
+                return
+            index, built = self.waiting.popleft()
+            try:
+                launched = self._launch(index, built)
+            except BaseException:  # a slot must never leak: the process would run out of them
+                self._release()
+                raise
+            if isinstance(launched, _Flight):
+                self.flights[launched.connection] = launched
+                self.selector.register(launched.connection, selectors.EVENT_READ, launched)
+                continue
+            self.outcomes[index] = launched
+            self._release()
+            if isinstance(launched, ConnectFailed):  # the rest would wait for it one by one
+                for rest, _ in self.waiting:
+                    self.outcomes[rest] = launched
+                self.waiting.clear()
+
+    def _launch(self, index: int, built: tuple[bytes, bytes] | None) -> _Flight | Exception:
+        """Send one request: built now, or again as built before on a fresh connection."""
+        if built is not None:
+            return _launch(self.pool, index, built, fresh_only=True)
+        try:
+            request = self.requests[index]()
+        except Exception as exc:  # e.g. no credentials to sign with: this request's outcome
+            return exc
+        return _launch(self.pool, index, request, fresh_only=False)
+
+    def _read_ready(self, now: float) -> None:
+        """Read the connections that have something, waiting until one does or a timeout is due."""
+        soonest = min(flight.expires for flight in self.flights.values())
+        if self.waiting and self.pool.awaiting:  # look again soon for connections opened meanwhile
+            soonest = min(soonest, now + _AWAIT_POLL_SECONDS)
+        for key, _ in self.selector.select(max(0.0, min(self.deadline, soonest) - now)):
+            flight: _Flight = key.data
+            try:
+                answer = flight.connection.read_ready()
+            except (Broken, TimeoutError) as exc:
+                self._land(flight)
+                if isinstance(exc, Broken) and flight.reused and not exc.answered:
+                    self.waiting.appendleft((flight.index, flight.request))  # a dropped kept-alive connection
+                else:
+                    self.outcomes[flight.index] = exc
+                continue
+            if answer is not None:
+                self._land(flight)
+                self.pool.give_back(flight.connection)
+                self.outcomes[flight.index] = answer
+
+    def _expire(self, now: float) -> None:
+        for flight in [f for f in self.flights.values() if f.expires <= now]:
+            self._land(flight)
+            flight.connection.close()
+            self.outcomes[flight.index] = TimeoutError(f"no answer within {self.pool.read_timeout} s")
+
+    def _land(self, flight: _Flight) -> None:
+        self.selector.unregister(flight.connection)
+        del self.flights[flight.connection]
+        self._release()
+
+    def _release(self) -> None:
+        if self.slots is not None:
+            self.slots.release()
 
 
 def _take_slot(slots: threading.Semaphore | None, busy: bool, deadline: float) -> bool:
@@ -373,19 +429,7 @@ def _launch(
                 return exc
             except TimeoutError as exc:
                 return exc
-            return _Flight(index, connection, reused, time.monotonic() + pool.read_timeout)
+            return _Flight(index, request, connection, reused, time.monotonic() + pool.read_timeout)
     except ConnectFailed as exc:
         return exc
     raise AssertionError("unreachable: a new connection either sends or fails")
-
-
-def _land(
-    selector: selectors.BaseSelector,
-    flights: dict[Connection, _Flight],
-    slots: threading.Semaphore | None,
-    flight: _Flight,
-) -> None:
-    selector.unregister(flight.connection)
-    del flights[flight.connection]
-    if slots is not None:
-        slots.release()

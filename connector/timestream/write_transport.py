@@ -15,6 +15,7 @@ none is configured, and sends WriteRecords itself whenever a proxy is configured
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import ssl
@@ -96,23 +97,34 @@ class WriteRecordsTransport:
 
     def write_records(self, body: bytes) -> dict[str, Any]:
         """The parsed answer to one WriteRecords call; raises what the botocore client would."""
-        outcome = self.write_many([body], time.monotonic() + 2 * self._read_timeout + self._connect_timeout, 1)[0]
+        deadline = time.monotonic() + 2 * self._read_timeout + self._connect_timeout
+        outcome = self.write_many([lambda: body], deadline, 1)[0]
         if isinstance(outcome, Exception):
             raise outcome
         assert outcome is not None, "one call always ends within its own timeouts"
         return outcome
 
     def write_many(
-        self, bodies: Sequence[bytes], deadline: float, lanes: int, slots: threading.Semaphore | None = None
+        self,
+        bodies: Sequence[Callable[[], bytes]],
+        deadline: float,
+        lanes: int,
+        slots: threading.Semaphore | None = None,
     ) -> list[dict[str, Any] | Exception | None]:
         """One attempt at each call, ``lanes`` at a time from this thread (``http_exchange.exchange_many``):
-        its parsed answer, the exception the botocore client would raise, or None if not answered by ``deadline``."""
+        its parsed answer, the exception the botocore client would raise, or None if not answered by
+        ``deadline``. Each body is built, and signed, only when its call is sent."""
         try:
             endpoint = self._configured or self._discovered_endpoint()
-            url = endpoint.url
-            requests = [(_request_head(self._signed_headers(url, endpoint.authority, b), len(b)), b) for b in bodies]
-        except Exception as exc:  # no endpoint or no credentials: every call fails alike
+        except Exception as exc:  # no endpoint: every call fails alike
             return [exc] * len(bodies)
+        url = endpoint.url
+
+        def signed(body_of: Callable[[], bytes]) -> tuple[bytes, bytes]:
+            body = body_of()
+            return _request_head(self._signed_headers(url, endpoint.authority, body), len(body)), body
+
+        requests = [functools.partial(signed, body_of) for body_of in bodies]
         answers = self._exchange_many(self._pool(endpoint), requests, lanes, deadline, slots)
         return [None if answer is None else self._outcome(answer, url) for answer in answers]
 
@@ -125,6 +137,8 @@ class WriteRecordsTransport:
             return ReadTimeoutError(endpoint_url=url, error=answer)
         if isinstance(answer, Broken):
             return ConnectionClosedError(endpoint_url=url)
+        if isinstance(answer, Exception):  # raised while building the request (signing, say)
+            return answer
         assert answer is not None
         if answer.status == 200:
             parsed: dict[str, Any] = json.loads(answer.body) if answer.body else {}
@@ -231,14 +245,23 @@ class TransportWriteClient:
         return self._transport.write_records(body)
 
     def write_many(
-        self, calls: Sequence[dict[str, Any]], deadline: float, lanes: int, slots: threading.Semaphore | None = None
+        self,
+        calls: Sequence[Callable[[], dict[str, Any]]],
+        deadline: float,
+        lanes: int,
+        slots: threading.Semaphore | None = None,
     ) -> list[dict[str, Any] | Exception | None]:
-        """One attempt at each call's prebuilt body from this thread (``WriteRecordsTransport.write_many``)."""
-        bodies = [parameters[PREBUILT_BODY] for parameters in calls]
+        """One attempt at each call from this thread (``WriteRecordsTransport.write_many``); each of
+        ``calls`` builds its parameters (with the prebuilt body) when the call is sent."""
+        bodies = [functools.partial(_prebuilt_body, parameters_of) for parameters_of in calls]
         return self._transport.write_many(bodies, deadline, lanes, slots)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._botocore_client, name)
+
+
+def _prebuilt_body(parameters_of: Callable[[], dict[str, Any]]) -> bytes:
+    return parameters_of()[PREBUILT_BODY]  # type: ignore[no-any-return]
 
 
 def proxy_configured(url: str | None) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import Counter
@@ -97,7 +98,8 @@ class Writer:
         write_many = getattr(client, "write_many", None)
         if write_many is None:
             return [_NOT_TRIED] * len(calls)
-        parameters = [call_parameters(client, database, table, call) for call in calls]
+        # Each call's body is built when it is sent, not all before the first goes out.
+        parameters = [functools.partial(call_parameters, client, database, table, call) for call in calls]
         return write_many(parameters, deadline, self._concurrency, self._slots)  # type: ignore[no-any-return]
 
     def _run(

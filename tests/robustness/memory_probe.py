@@ -74,7 +74,8 @@ def _accept_everything(request: Any, **_: Any) -> AWSResponse:
 
 def _accept_exchanges(_pool: Any, requests: Any, *_: Any) -> list[Answer]:
     answers = []
-    for _head, body in requests:
+    for request in requests:
+        _head, body = request()
         records = len(json.loads(body).get("Records", ()))
         answer = json.dumps({"RecordsIngested": {"Total": records, "MemoryStore": records, "MagneticStore": 0}})
         answers.append(Answer(200, {"content-type": "application/x-amz-json-1.0"}, answer.encode()))

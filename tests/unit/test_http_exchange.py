@@ -209,13 +209,17 @@ def echo() -> Iterator[Any]:
     httpd.server_close()
 
 
-def _requests(count: int, delay: float = 0.0) -> list[tuple[bytes, bytes]]:
+def _requests(count: int, delay: float = 0.0) -> list[http_exchange.Request]:
     requests = []
     for i in range(count):
         body = f"request {i}".encode()
         head = f"POST / HTTP/1.1\r\nHost: t\r\nX-Delay: {delay}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        requests.append((head, body))
+        requests.append(lambda head=head, body=body: (head, body))
     return requests
+
+
+def _ping() -> tuple[bytes, bytes]:
+    return HEAD, BODY
 
 
 def _pool(port: int, read_timeout: float = 5.0) -> http_exchange.Pool:
@@ -227,7 +231,7 @@ def test_every_request_gets_its_own_answer_with_lanes_in_flight_at_once(echo: An
     started = time.monotonic()
     outcomes = exchange_many(_pool(echo.server_address[1]), requests, 4, time.monotonic() + 10)
     took = time.monotonic() - started
-    assert [o.body for o in outcomes] == [body for _, body in requests]  # type: ignore[union-attr]
+    assert [o.body for o in outcomes] == [request()[1] for request in requests]  # type: ignore[union-attr]
     assert echo.most_in_flight == 4
     assert 0.6 <= took < 1.6  # three rounds of 4, not twelve calls one after another
 
@@ -281,8 +285,8 @@ def test_no_endpoint_to_connect_to_fails_each_request() -> None:
 def test_a_kept_alive_connection_the_server_closed_is_replaced_without_losing_the_request(serve) -> None:  # type: ignore[no-untyped-def]
     server = serve([PLAIN], [PLAIN], close_after=True)  # closes after each answer, without saying so
     pool = _pool(server.port)
-    first = exchange_many(pool, [(HEAD, BODY)], 1, time.monotonic() + 5)
-    second = exchange_many(pool, [(HEAD, BODY)], 1, time.monotonic() + 5)  # the idle one is dead by now
+    first = exchange_many(pool, [_ping], 1, time.monotonic() + 5)
+    second = exchange_many(pool, [_ping], 1, time.monotonic() + 5)  # the idle one is dead by now
     assert [o.body for o in first + second] == [OK, OK]  # type: ignore[union-attr]
     assert server.connections == 2 and len(server.requests) == 2
 
@@ -341,7 +345,7 @@ def test_answers_over_tls_arrive_whole_however_many_records_they_span(certificat
     client_side = ssl.create_default_context(cafile=cert_file)
     pool = http_exchange.Pool("127.0.0.1", listener.getsockname()[1], client_side, 2.0, 2.0, keep=1)
     try:
-        outcomes = [exchange_many(pool, [(HEAD, BODY)], 1, time.monotonic() + 5)[0] for _ in range(3)]
+        outcomes = [exchange_many(pool, [_ping], 1, time.monotonic() + 5)[0] for _ in range(3)]
     finally:
         listener.close()
     assert [o.body for o in outcomes] == [OK] * 3  # type: ignore[union-attr]
@@ -363,7 +367,7 @@ def test_a_certificate_the_client_does_not_trust_fails_the_connection(certificat
     threading.Thread(target=handshake, daemon=True).start()
     pool = http_exchange.Pool("127.0.0.1", listener.getsockname()[1], ssl.create_default_context(), 2.0, 2.0, 1)
     try:
-        outcome = exchange_many(pool, [(HEAD, BODY)], 1, time.monotonic() + 5)[0]
+        outcome = exchange_many(pool, [_ping], 1, time.monotonic() + 5)[0]
     finally:
         listener.close()
     assert isinstance(outcome, http_exchange.ConnectFailed)
@@ -390,3 +394,23 @@ def test_requests_go_out_on_the_first_connections_while_slower_ones_still_open(
     answered = [o for o in outcomes if o is not None]
     assert len(answered) == 8, outcomes  # all carried by the two fast connections, one after another
     assert time.monotonic() - started < 1.4
+
+
+def test_each_request_is_built_when_it_is_sent_and_a_failing_build_fails_only_itself(echo: Any) -> None:
+    built_at: list[float] = []
+    slow = _requests(2, delay=0.3)
+
+    def timed(request: http_exchange.Request) -> http_exchange.Request:
+        def build() -> tuple[bytes, bytes]:
+            built_at.append(time.monotonic())
+            return request()
+        return build
+
+    def unsignable() -> tuple[bytes, bytes]:
+        raise RuntimeError("no credentials to sign with")
+
+    requests = [timed(slow[0]), unsignable, timed(slow[1])]
+    outcomes = exchange_many(_pool(echo.server_address[1]), requests, 1, time.monotonic() + 10)
+    assert [o.body for o in (outcomes[0], outcomes[2])] == [b"request 0", b"request 1"]  # type: ignore[union-attr]
+    assert isinstance(outcomes[1], RuntimeError)
+    assert built_at[1] - built_at[0] >= 0.25  # the second was built once the first had been answered

@@ -77,15 +77,15 @@ class RoundClient(FakeClient):
         super().__init__(*args, **kwargs)
         self.rounds = 0
 
-    def write_many(self, calls: list[dict[str, Any]], deadline: float, lanes: int, slots: Any) -> list[Any]:
+    def write_many(self, calls: list[Any], deadline: float, lanes: int, slots: Any) -> list[Any]:
         self.rounds += 1
         outcomes: list[Any] = []
-        for params in calls:
+        for parameters_of in calls:  # each builds its call's parameters when sent
             if time.monotonic() >= deadline:
                 outcomes.append(None)
                 continue
             try:
-                outcomes.append(self.write_records(**params))
+                outcomes.append(self.write_records(**parameters_of()))
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
