@@ -315,8 +315,10 @@ class _Round:
         self.pool, self.requests, self.lanes, self.deadline = pool, requests, lanes, deadline
         self.slots, self.selector = slots, selector
         self.outcomes: list[Outcome] = [None] * len(requests)
-        # (index, built request if sent before on a connection that turned out dropped)
-        self.waiting: deque[tuple[int, tuple[bytes, bytes] | None]] = deque((i, None) for i in range(len(requests)))
+        # (index, the request once built, or what building it raised; whether only a new connection will do)
+        self.waiting: deque[tuple[int, tuple[bytes, bytes] | Exception | None, bool]] = deque(
+            (index, None, False) for index in range(len(requests))
+        )
         self.flights: dict[Connection, _Flight] = {}
 
     def run(self) -> list[Outcome]:
@@ -335,15 +337,20 @@ class _Round:
         return self.outcomes
 
     def _launch_more(self) -> None:
-        """Send waiting requests while lanes and slots allow (and connections are at hand)."""
+        """Send waiting requests while lanes and slots allow (and connections are at hand).
+
+        The requests about to go out are built together first: a request's thread then holds the
+        GIL once for them all, not once per request between other threads' answers.
+        """
+        self._build(self.lanes - len(self.flights))
         while self.waiting and len(self.flights) < self.lanes and time.monotonic() < self.deadline:
             if self.flights and self.pool.awaiting:  # connections are on their way: read answers meanwhile
                 return
             if not _take_slot(self.slots, bool(self.flights), self.deadline):
                 return
-            index, built = self.waiting.popleft()
+            index, request, fresh_only = self.waiting.popleft()
             try:
-                launched = self._launch(index, built)
+                launched = self._launch(index, request, fresh_only)
             except BaseException:  # a slot must never leak: the process would run out of them
                 self._release()
                 raise
@@ -354,19 +361,31 @@ class _Round:
             self.outcomes[index] = launched
             self._release()
             if isinstance(launched, ConnectFailed):  # the rest would wait for it one by one
-                for rest, _ in self.waiting:
+                for rest, _, _ in self.waiting:
                     self.outcomes[rest] = launched
                 self.waiting.clear()
 
-    def _launch(self, index: int, built: tuple[bytes, bytes] | None) -> _Flight | Exception:
-        """Send one request: built now, or again as built before on a fresh connection."""
-        if built is not None:
-            return _launch(self.pool, index, built, fresh_only=True)
-        try:
-            request = self.requests[index]()
-        except Exception as exc:  # e.g. no credentials to sign with: this request's outcome
-            return exc
-        return _launch(self.pool, index, request, fresh_only=False)
+    def _build(self, count: int) -> None:
+        """Build the next ``count`` waiting requests not built yet (a failed build is kept as its outcome)."""
+        for position in range(min(count, len(self.waiting))):
+            index, request, fresh_only = self.waiting[position]
+            if request is None:
+                try:
+                    self.waiting[position] = (index, self.requests[index](), fresh_only)
+                except Exception as exc:  # e.g. no credentials to sign with: this request's outcome
+                    self.waiting[position] = (index, exc, fresh_only)
+
+    def _launch(
+        self, index: int, request: tuple[bytes, bytes] | Exception | None, fresh_only: bool
+    ) -> _Flight | Exception:
+        if request is None:  # not among those built ahead
+            try:
+                request = self.requests[index]()
+            except Exception as exc:
+                return exc
+        if isinstance(request, Exception):
+            return request
+        return _launch(self.pool, index, request, fresh_only)
 
     def _read_ready(self, now: float) -> None:
         """Read the connections that have something, waiting until one does or a timeout is due."""
@@ -380,7 +399,7 @@ class _Round:
             except (Broken, TimeoutError) as exc:
                 self._land(flight)
                 if isinstance(exc, Broken) and flight.reused and not exc.answered:
-                    self.waiting.appendleft((flight.index, flight.request))  # a dropped kept-alive connection
+                    self.waiting.appendleft((flight.index, flight.request, True))  # a dropped kept-alive connection
                 else:
                     self.outcomes[flight.index] = exc
                 continue
