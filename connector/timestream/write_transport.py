@@ -2,8 +2,8 @@
 
 A WriteRecords call through the botocore client costs ~0.6 ms of CPU: a dozen events, request and
 header objects, urllib3's pool, headers and body sent apart. That was most of the connector's CPU
-per sample. This module sends the body ``calls`` builds on one connection per thread
-(``http_exchange``: one write per request, the answer framed by llhttp), signed by
+per sample. This module sends the bodies ``calls`` builds, a request's calls together from its
+thread over pooled connections (``http_exchange``: one write per call, answers framed by llhttp), signed by
 botocore's own SigV4 signer with the caller's exact credentials, and turns every failure into the
 exception the botocore client raises for it: error answers are parsed by botocore's parser into its
 modeled ``ClientError`` (``RejectedRecords`` included), and socket failures become botocore's
@@ -89,9 +89,9 @@ class WriteRecordsTransport:
         self._parser = create_parser("json")
         self._operation = client.meta.service_model.operation_model("WriteRecords")
         self._pools: dict[_Endpoint, Pool] = {}
+        self._pools_lock = threading.Lock()
         # The network part, on its own so a benchmark can measure everything else without one.
         self._exchange_many = exchange_many
-        self._pools_lock = threading.Lock()
         self._discovery_lock = threading.Lock()
         self._discovered: tuple[_Endpoint, float] | None = None  # (endpoint, monotonic expiry)
 
@@ -119,10 +119,11 @@ class WriteRecordsTransport:
         except Exception as exc:  # no endpoint: every call fails alike
             return [exc] * len(bodies)
         url = endpoint.url
+        signed_url = url.rstrip("/") + "/"  # the path signed is "/", as botocore signs it
 
         def signed(body_of: Callable[[], bytes]) -> tuple[bytes, bytes]:
             body = body_of()
-            return _request_head(self._signed_headers(url, endpoint.authority, body), len(body)), body
+            return _request_head(self._signed_headers(signed_url, endpoint.authority, body), len(body)), body
 
         requests = [functools.partial(signed, body_of) for body_of in bodies]
         answers = self._exchange_many(self._pool(endpoint), requests, lanes, deadline, slots)
@@ -148,7 +149,7 @@ class WriteRecordsTransport:
 
     def _signed_headers(self, url: str, authority: str, body: bytes) -> dict[str, str]:
         request = _SigningRequest(
-            url.rstrip("/") + "/",
+            url,
             body,
             {
                 "Host": authority,
