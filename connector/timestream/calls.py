@@ -13,8 +13,8 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, groupby
-from typing import Any
+from itertools import accumulate, chain, groupby
+from typing import Any, NamedTuple
 
 from connector.timestream import schema
 from connector.timestream.records import TIME_BYTES, Dimensions, Record, StoredSeries, utf8_len
@@ -126,58 +126,140 @@ def plan_calls(records: Sequence[Record], per_call: int = schema.MAX_RECORDS_PER
     return calls
 
 
+class _Group(NamedTuple):
+    """Records of one scrape that bill less in calls of their own, sharing more than the scrape does."""
+
+    records: Sequence[Record]
+    common: Pairs  # the dimensions on all of them
+    kib: int  # what their own calls bill
+    mixed_bytes: int  # what they would add to the scrape's mixed calls instead
+
+
 def _plan_scrape(scrape: Sequence[Record], per_call: int) -> list[WriteCall]:
-    """Calls for the records of one timestamp, sorted by measure name."""
-    floor = _common_dimensions(scrape)  # on every record of the scrape: its parts need not look again
+    """Calls for the records of one timestamp, sorted by measure name.
+
+    Records go to calls of their own when that bills less: a metric's (sharing its measure name),
+    then records that share labels beyond the scrape's (``_label_groups``); the rest share mixed calls.
+    """
+    floor = _interned(_common_dimensions(scrape))  # on every record: its parts need not look again
     scrape_shared = _dimension_bytes(floor) + TIME_BYTES
-    mixed: list[Record] = []
-    # (records, their common dimensions, KiB in calls of their own, bytes if mixed)
-    own: list[tuple[Sequence[Record], Pairs, int, int]] = []
-    start = 0
-    for count in Counter(map(_measure, scrape)).values():  # in the scrape's (measure) order
-        metric = scrape[start : start + count]
-        start += count
-        # One record, or a few under a KiB, never pays for a call of its own.
-        if count > 1 and sum(map(_size, metric)) - count * scrape_shared > _KIB:
-            metric_floor = _common_dimensions(metric, floor)
-            taken, kib, mixed_bytes = _records_for_own_calls(metric, scrape_shared, metric_floor, per_call)
-            if taken:
-                own.append((metric[:taken], metric_floor, kib, mixed_bytes))
-                metric = metric[taken:]
-        mixed.extend(metric)
+    groups, mixed = _metric_groups(scrape, floor, scrape_shared, per_call)
+    label_groups, mixed = _label_groups(mixed, floor, scrape_shared, per_call)
+    groups += label_groups
     # Own calls round up on their own; the mixed calls' last KiB often has room for them.
     pool = scrape_shared + sum(map(_size, mixed)) - len(mixed) * scrape_shared
     calls: list[WriteCall] = []
     moved = False
-    for records, metric_floor, kib, mixed_bytes in sorted(own, key=lambda item: item[3] / item[2]):
-        if -(-(pool + mixed_bytes) // _KIB) + (pool // -_KIB) < kib:
-            mixed.extend(records)
-            pool += mixed_bytes
+    for group in sorted(groups, key=lambda g: g.mixed_bytes / g.kib):
+        if -(-(pool + group.mixed_bytes) // _KIB) + (pool // -_KIB) < group.kib:
+            mixed.extend(group.records)
+            pool += group.mixed_bytes
             moved = True
         else:
-            calls.extend(_split(records, per_call, metric_floor))
+            calls.extend(_split(group.records, per_call, group.common))
     if moved:  # otherwise still in the scrape's measure order
         mixed.sort(key=_measure)
     calls.extend(_split(mixed, per_call, floor))
     return calls
 
 
-def _records_for_own_calls(
-    metric: Sequence[Record], scrape_shared: int, common: Pairs, per_call: int
-) -> tuple[int, int, int]:
-    """How many of one metric's records bill least in calls of their own; the rest join mixed calls.
+def _metric_groups(
+    scrape: Sequence[Record], floor: Pairs, scrape_shared: int, per_call: int
+) -> tuple[list[_Group], list[Record]]:
+    """The metrics of a scrape with enough series for calls of their own, and the records left."""
+    groups: list[_Group] = []
+    mixed: list[Record] = []
+    start = 0
+    for count in Counter(map(_measure, scrape)).values():  # in the scrape's (measure) order
+        metric = scrape[start : start + count]
+        start += count
+        # One record, or a few under a KiB, never pays for a call of its own.
+        if count > 1 and sum(map(_size, metric)) - count * scrape_shared > _KIB:
+            common = _common_dimensions(metric, floor)
+            shared = TIME_BYTES + utf8_len(metric[0].series.measure) + _dimension_bytes(common)
+            taken, kib, mixed_bytes = _records_for_own_calls(metric, scrape_shared, shared, per_call)
+            if taken:
+                groups.append(_Group(metric[:taken], common, kib, mixed_bytes))
+                metric = metric[taken:]
+        mixed.extend(metric)
+    return groups, mixed
 
-    In a mixed call each record carries its measure name; in a call of its own the name and the
-    labels the metric's series share count once, but the call rounds up to whole KiB. So a metric
-    takes calls of its own for as many records as fill them best, and leaves the remainder to the
-    mixed calls, whose rounding is paid once for all the metrics they hold (counted here in bytes).
-    ``common``: the dimensions on all of the metric's records. Returns that count, the KiB its
-    calls bill and the bytes those records would take mixed.
+
+# Label groups tried per scrape: each one costs a pass over the mixed records.
+_MAX_LABEL_GROUPS = 4
+
+
+def _label_groups(
+    mixed: list[Record], floor: Pairs, scrape_shared: int, per_call: int
+) -> tuple[list[_Group], list[Record]]:
+    """Records of different metrics that share labels beyond the scrape's, in calls of their own.
+
+    A target's metrics often share labels the rest of its scrape lacks (a remote's ``url`` and
+    ``remote_name``, a disk's ``device``, NaN summaries' special value): in calls of their own
+    those labels count once. The label that would save the most bytes goes first; its records
+    leave the mixed calls when that bills less, as a metric's do (``_records_for_own_calls``).
     """
-    sizes = list(map(_size, metric))
+    groups: list[_Group] = []
+    beyond = [_beyond(record.series, floor) for record in mixed]
+    carrying = [i for i, extra in enumerate(beyond) if extra]  # most records have nothing beyond
+    counts = Counter(chain.from_iterable(beyond))
+    weights = {pair: (count - 1) * (len(pair[0]) + len(pair[1])) for pair, count in counts.items() if count > 1}
+    leaving: set[int] = set()
+    for pair in sorted(weights, key=weights.__getitem__, reverse=True)[:_MAX_LABEL_GROUPS]:
+        chosen = [i for i in carrying if pair in beyond[i] and i not in leaving]
+        if len(chosen) < 2:
+            continue
+        members = [mixed[i] for i in chosen]
+        common = _common_dimensions(members, floor)
+        shared = TIME_BYTES + _dimension_bytes(common)
+        taken, kib, mixed_bytes = _records_for_own_calls(members, scrape_shared, shared, per_call)
+        if not taken:  # labels that would save fewer bytes seldom pay: stop looking
+            break
+        groups.append(_Group(members[:taken], common, kib, mixed_bytes))
+        leaving.update(chosen[:taken])
+    if leaving:
+        mixed = [record for i, record in enumerate(mixed) if i not in leaving]
+    return groups, mixed
+
+
+def _beyond(series: StoredSeries, floor: Pairs) -> Pairs:
+    """The series' dimensions that its scrape's records do not all share."""
+    known = series.beyond
+    if known is None or known[0] is not floor:
+        known = series.beyond = (floor, series.dimension_set - floor)
+    return known[1]
+
+
+# Scrapes of one target share the same dimensions: one object for them lets ``_beyond`` compare
+# identities. Bounded: floors are as many as targets, and a hostile sender could vary them.
+_FLOORS: dict[Pairs, Pairs] = {}
+_MAX_FLOORS = 4096
+
+
+def _interned(floor: Pairs) -> Pairs:
+    known = _FLOORS.get(floor)
+    if known is None:
+        if len(_FLOORS) >= _MAX_FLOORS:
+            _FLOORS.clear()
+        known = _FLOORS[floor] = floor
+    return known
+
+
+def _records_for_own_calls(
+    records: Sequence[Record], scrape_shared: int, shared: int, per_call: int
+) -> tuple[int, int, int]:
+    """How many of ``records`` bill least in calls of their own; the rest join mixed calls.
+
+    In a mixed call each record carries its measure name and every label beyond the scrape's; in
+    a call of their own what the records share (``shared`` bytes: a metric's name and the labels
+    its series share) counts once, but the call rounds up to whole KiB. So the records take calls
+    of their own for as many of them as fill those calls best, and leave the remainder to the
+    mixed calls, whose rounding is paid once for all they hold (counted here in bytes). Returns
+    that count, the KiB their calls bill and the bytes those records would take mixed.
+    """
+    sizes = list(map(_size, records))
     mixed = [size - scrape_shared for size in sizes]
     mixed_total = sum(mixed)
-    shared = TIME_BYTES + utf8_len(metric[0].series.measure) + _dimension_bytes(common)
     mixed_before = list(accumulate(mixed, initial=0))  # mixed bytes of the first n records
     best = (mixed_total, 0, 0, 0)  # (cost, count, KiB, mixed bytes)
     closed_kib = 0

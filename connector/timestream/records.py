@@ -36,7 +36,8 @@ class StoredSeries:
 
     ``dimension_set`` lets a call find its common dimensions with set operations in C, and
     ``fragments`` keeps the series' part of a WriteRecords body per call layout (``calls``), so a
-    warm series is serialized once, not once per sample.
+    warm series is serialized once, not once per sample. ``beyond`` keeps the dimensions it has
+    beyond its scrape's shared ones, with those (``calls``): a target's scrape shares the same ones.
     """
 
     dimensions: Dimensions  # sorted by name
@@ -45,6 +46,9 @@ class StoredSeries:
     size: int
     dimension_set: frozenset[tuple[str, str]] = field(init=False, compare=False, repr=False)
     fragments: dict[Hashable, str] = field(init=False, compare=False, repr=False, default_factory=dict)
+    beyond: tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]] | None = field(
+        init=False, compare=False, repr=False, default=None
+    )
     _specials: dict[str, StoredSeries] = field(init=False, compare=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -283,3 +283,74 @@ def test_plans_share_only_what_every_record_of_a_call_holds_on_captured_traffic(
         for call in plan_calls(records) if records else []:
             held = frozenset.intersection(*(r.series.dimension_set for r in call.records))
             assert frozenset(call.common_dimensions) == held
+
+
+def _remote_scrape(remote_metrics: int, url: str, others: int, time_ms: int = 1000) -> list[Record]:
+    """One target's scrape of single-series metrics; ``remote_metrics`` of them carry the same ``url``."""
+    pairs = []
+    target = [("instance", "10.0.0.1:9090"), ("job", "prometheus")]
+    for k in range(remote_metrics):
+        labels = [("__name__", f"prometheus_remote_storage_metric_{k:02d}"), *target, ("url", url)]
+        pairs.append((labels, [(time_ms, float(k))]))
+    for k in range(others):
+        pairs.append(([("__name__", f"go_memstats_gauge_{k:02d}"), *target], [(time_ms, float(k))]))
+    return translate(series(*pairs)).records
+
+
+def test_metrics_that_share_a_label_the_scrape_lacks_get_calls_that_share_it() -> None:
+    url = "https://remote-storage.example.internal:19201/api/v1/write"
+    records = _remote_scrape(40, url, 60)
+    calls = plan_calls(records)
+    sharing = [c for c in calls if ("url", url) in c.common_dimensions]
+    assert sum(len(c.records) for c in sharing) >= 30  # most of them: the label counts once per call
+    assert all(c.common_measure is None for c in sharing)  # different metrics, one call
+    ordered = sorted(records, key=lambda r: r.measure_name)
+    assert _units(calls) < _units(_chunks(ordered))  # every record mixed, the label on each
+
+
+def test_a_shared_label_on_few_records_stays_in_the_mixed_calls() -> None:
+    for others in range(20, 90):  # whatever room the mixed calls' last KiB has left
+        records = _remote_scrape(3, "u1", others)
+        calls = plan_calls(records)  # a call of their own would bill a KiB to save a few bytes
+        assert _units(calls) == _units(_chunks(sorted(records, key=lambda r: r.measure_name)))
+
+
+def test_label_groups_bill_less_on_captured_traffic(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from connector.timestream import calls
+
+    with_groups = sum(_units(plan_calls(records)) for records in _captured_requests())
+    monkeypatch.setattr(calls, "_label_groups", lambda mixed, *_: ([], mixed))
+    without = sum(_units(plan_calls(records)) for records in _captured_requests())
+    assert with_groups < without
+
+
+_LABEL_VALUES = st.sampled_from(["a", "bb", "a-much-longer-value-shared-by-many-series", ""])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.integers(0, 2), _LABEL_VALUES, _LABEL_VALUES, st.sampled_from([1000, 2000])),
+        min_size=1,
+        max_size=300,
+    ),
+    st.integers(1, 100),
+)
+def test_any_plan_holds_every_record_once_and_shares_only_what_they_all_hold(shape, per_call) -> None:  # type: ignore[no-untyped-def]
+    """Random scrapes, planned twice with the same series in other company (cached per-series facts)."""
+    pairs = []
+    for i, (metric, target, x, y, time_ms) in enumerate(shape):
+        labels = [("__name__", f"metric_{metric}"), ("instance", f"t{target}"), ("job", "j"), ("n", str(i))]
+        labels += [(name, value) for name, value in (("x", x), ("y", y)) if value]
+        pairs.append((sorted(labels), [(time_ms, float(i))]))
+    records = translate(series(*pairs)).records
+    for subset in (records, records[: len(records) // 2 + 1], records):
+        calls = plan_calls(subset, per_call)
+        assert sorted(_fields(r) for c in calls for r in c.records) == sorted(map(_fields, subset))
+        for call in calls:
+            assert 0 < len(call.records) <= per_call
+            held = frozenset.intersection(*(r.series.dimension_set for r in call.records))
+            assert frozenset(call.common_dimensions) == held
+            assert call.common_measure in (None, *{r.measure_name for r in call.records})
+            if call.common_measure is not None:
+                assert {r.measure_name for r in call.records} == {call.common_measure}
