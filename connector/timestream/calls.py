@@ -123,7 +123,76 @@ def plan_calls(records: Sequence[Record], per_call: int = schema.MAX_RECORDS_PER
         else:
             calls.extend(_plan_scrape(scrape, per_call))
     calls.extend(_split(small, per_call))
-    return calls
+    return _shed_overflows(calls, per_call)
+
+
+# Records over a call's last KiB boundary are moved into another call's room only when they are
+# this few bytes: more seldom fit, and a smaller call costs no more than the first KiB it bills.
+_MAX_OVERFLOW = 256
+
+
+def _shed_overflows(calls: list[WriteCall], per_call: int) -> list[WriteCall]:
+    """``calls``, where the few records that cross a call's last KiB boundary went into another
+    call's unused room because that bills a KiB less.
+
+    Every group of calls (a scrape's mixed calls, a metric's, a tiny scrape's) ends with room in
+    its last KiB, and a few bytes past a boundary bill a whole KiB: here those bytes move to where
+    the room is, even into a call of another scrape (whose records then carry their own time).
+    """
+    shared = [_shared_bytes(call) for call in calls]
+    billed = [_billed_bytes(call, part) for call, part in zip(calls, shared, strict=True)]
+    for i in sorted(range(len(calls)), key=lambda k: _overflow(billed[k])):
+        over = _overflow(billed[i])
+        if not 0 < over <= _MAX_OVERFLOW:
+            continue
+        leaving = _records_over(calls[i], over, billed[i], shared[i])
+        leaving_bytes = sum(map(_size, leaving))
+        for j, host in enumerate(calls):
+            if j == i or not host.records or len(host.records) + len(leaving) > per_call:
+                continue
+            if leaving_bytes - len(leaving) * shared[j] > -billed[j] % _KIB:
+                continue  # even sharing all the host's records share, they would not fit in its room
+            joined = _billed_bytes_joined(host, billed[j], shared[j], leaving)
+            if -(-joined // _KIB) == -(-billed[j] // _KIB):
+                gone = set(map(id, leaving))
+                staying = [record for record in calls[i].records if id(record) not in gone]
+                calls[i] = _call(staying) if staying else _EMPTY
+                calls[j] = _call(sorted([*host.records, *leaving], key=_grouping_key))
+                for k in (i, j):
+                    shared[k] = _shared_bytes(calls[k])
+                    billed[k] = _billed_bytes(calls[k], shared[k])
+                break
+    return [call for call in calls if call.records]
+
+
+def _billed_bytes_joined(host: WriteCall, billed: int, shared_before: int, joining: Sequence[Record]) -> int:
+    """The bytes the host call would bill with ``joining`` records too (as ``_call`` would build it)."""
+    sizes = billed + (len(host.records) - 1) * shared_before + sum(map(_size, joining))
+    common = frozenset(host.common_dimensions).intersection(*map(_dimension_set, joining))
+    shared = _dimension_bytes(common)
+    if host.common_time_ms is not None and all(r.time_ms == host.common_time_ms for r in joining):
+        shared += TIME_BYTES
+    if host.common_measure is not None and all(r.series.measure == host.common_measure for r in joining):
+        shared += utf8_len(host.common_measure)
+    return shared + sizes - (len(host.records) + len(joining)) * shared
+
+
+def _overflow(billed: int) -> int:
+    """The bytes past a call's last KiB boundary; all of them when it bills one KiB."""
+    return billed if billed <= _KIB else billed % _KIB
+
+
+def _records_over(call: WriteCall, over: int, billed: int, shared: int) -> Sequence[Record]:
+    """The fewest of the call's smallest records that take at least ``over`` bytes with them."""
+    if billed <= _KIB:
+        return call.records
+    leaving: list[Record] = []
+    for record in sorted(call.records, key=_size):
+        leaving.append(record)
+        over -= record.series.size - shared
+        if over <= 0:
+            break
+    return leaving
 
 
 class _Group(NamedTuple):
@@ -278,7 +347,7 @@ def _records_for_own_calls(
 
 
 def _dimension_bytes(dimensions: Iterable[tuple[str, str]]) -> int:
-    return sum(utf8_len(n) + utf8_len(v) for n, v in dimensions)
+    return utf8_len("".join(chain.from_iterable(dimensions)))
 
 
 # Scrape first, then metric name: a call of one metric's series can share its measure name too.
@@ -365,3 +434,23 @@ def _call(records: Sequence[Record], floor: Pairs = frozenset()) -> WriteCall:
         common_time_ms=first.time_ms if same_time else None,
         common_measure=first.series.measure if same_measure else None,
     )
+
+
+_EMPTY = WriteCall(records=(), common_dimensions=(), common_time_ms=None, common_measure=None)
+
+
+def _shared_bytes(call: WriteCall) -> int:
+    """What a call's records share, metered once: common dimensions, time and measure name."""
+    shared = _dimension_bytes(call.common_dimensions)
+    shared += TIME_BYTES if call.common_time_ms is not None else 0
+    return shared + (utf8_len(call.common_measure) if call.common_measure is not None else 0)
+
+
+def _billed_bytes(call: WriteCall, shared: int | None = None) -> int:
+    """The bytes Timestream meters for a call: what its records share once, then each one's own part."""
+    shared = _shared_bytes(call) if shared is None else shared
+    return shared + sum(map(_size, call.records)) - len(call.records) * shared
+
+
+def _billed_kib(call: WriteCall) -> int:
+    return -(-_billed_bytes(call) // _KIB)

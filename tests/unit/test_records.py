@@ -171,15 +171,30 @@ def _captured_requests() -> list[list[Record]]:
     return [records for records in requests if records]
 
 
-def test_calls_do_not_mix_scrapes_so_they_share_time_and_target() -> None:
+def test_calls_mix_scrapes_only_where_that_saves_a_kib(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A scrape's calls share its time; a few of its records join another scrape's call only to bill less."""
+    from connector.timestream import calls as planner
+
+    def unshed(records: list[Record]) -> list:  # type: ignore[type-arg]
+        with monkeypatch.context() as patch:
+            patch.setattr(planner, "_shed_overflows", lambda calls, per_call: calls)
+            return plan_calls(records)
+
+    mixing = 0
     for records in _captured_requests():
         calls = plan_calls(records)
         assert sorted(_fields(r) for c in calls for r in c.records) == sorted(map(_fields, records))
         assert all(len(c.records) <= 100 for c in calls)
         scrape_sizes = Counter(r.time_ms for r in records)
-        for call in calls:
+        before = unshed(records)
+        for call in before:
             if any(scrape_sizes[r.time_ms] >= 20 for r in call.records):
                 assert call.common_time_ms is not None
+        mixed = [c for c in calls if c.common_time_ms is None and any(scrape_sizes[r.time_ms] >= 20 for r in c.records)]
+        if mixed:
+            mixing += 1
+            assert _units(calls) < _units(before)
+    assert mixing  # the captured traffic has such calls: the test looks at them
 
 
 def test_tiny_groups_are_packed_together() -> None:
@@ -354,3 +369,34 @@ def test_any_plan_holds_every_record_once_and_shares_only_what_they_all_hold(sha
             assert call.common_measure in (None, *{r.measure_name for r in call.records})
             if call.common_measure is not None:
                 assert {r.measure_name for r in call.records} == {call.common_measure}
+
+
+def test_records_over_a_kib_boundary_move_into_the_room_another_call_has_left() -> None:
+    """A scrape whose calls end a few bytes past a KiB, and a small scrape of another target."""
+    saved = 0
+    for others in range(40, 120):
+        records = [*_remote_scrape(0, "", others), *_scrape({"up": 1, "scrape_duration_seconds": 1}, time_ms=1500)]
+        calls = plan_calls(records)
+        assert sorted(_fields(r) for c in calls for r in c.records) == sorted(map(_fields, records))
+        by_time = [
+            _call(sorted(scrape, key=lambda r: r.measure_name))
+            for _, scrape in groupby(sorted(records, key=lambda r: r.time_ms), key=lambda r: r.time_ms)
+        ]
+        assert _units(calls) <= _units(by_time)  # never more than a call per scrape
+        if _units(calls) < _units(by_time):
+            saved += 1
+            (joined,) = [c for c in calls if c.common_time_ms is None]  # records carry their own time
+            assert {r.time_ms for r in joined.records} == {1000, 1500}
+    assert saved > 10  # wherever the first scrape's last KiB holds only a few records
+
+
+def test_moving_records_into_room_keeps_calls_within_the_record_limit() -> None:
+    records = [
+        *_remote_scrape(0, "", 25, time_ms=1000),
+        *_scrape({f"m{k}": 1 for k in range(5)}, time_ms=2000),
+        *_scrape({f"m{k}": 1 for k in range(5)}, time_ms=3000),
+    ]
+    for per_call in (2, 3, 5, 7):
+        calls = plan_calls(records, per_call)
+        assert all(len(c.records) <= per_call for c in calls)
+        assert sorted(_fields(r) for c in calls for r in c.records) == sorted(map(_fields, records))
