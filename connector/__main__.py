@@ -48,8 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from connector.app import Connector
     from connector.local import prometheus_snippet, start_store
+    from connector.process import tune_garbage_collector
     from connector.server import ConnectorServer, server_settings
 
+    tune_garbage_collector()
     settings = server_settings(settings, os.environ)
     store = None
     if args.local:

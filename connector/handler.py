@@ -7,7 +7,7 @@ import binascii
 import time
 from typing import Any
 
-from connector import metrics
+from connector import metrics, process
 from connector.app import Connector
 from connector.config import ConfigError, Settings
 from connector.http import Headers, Request, Response
@@ -31,6 +31,7 @@ def connector() -> Connector:
     """Built on first use and reused across invocations of the same execution environment."""
     global _connector
     if _connector is None:
+        process.tune_garbage_collector()
         metrics.install(metrics.EmfBuffer())  # printed as EMF after each invocation (see lambda_handler)
         _connector = Connector(Settings.from_env())
     return _connector

@@ -119,7 +119,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from connector.backfill.summary import Totals
     from connector.backfill.times import format_duration, format_time
     from connector.backfill.windows import window_count, windows
+    from connector.process import tune_garbage_collector
 
+    tune_garbage_collector()
     if args.concurrency:  # the client's connection pool is sized from the settings too
         settings = dataclasses.replace(settings, write_concurrency=args.concurrency)
     now_ms = int(time.time() * 1000)
