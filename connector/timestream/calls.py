@@ -210,7 +210,7 @@ def _plan_scrape(scrape: Sequence[Record], per_call: int) -> list[WriteCall]:
     Records go to calls of their own when that bills less: a metric's (sharing its measure name),
     then records that share labels beyond the scrape's (``_label_groups``); the rest share mixed calls.
     """
-    floor = _interned(_common_dimensions(scrape))  # on every record: its parts need not look again
+    floor = _scrape_floor(scrape)  # on every record: its parts need not look again
     scrape_shared = _dimension_bytes(floor) + TIME_BYTES
     groups, mixed = _metric_groups(scrape, floor, scrape_shared, per_call)
     label_groups, mixed = _label_groups(mixed, floor, scrape_shared, per_call)
@@ -294,9 +294,29 @@ def _label_groups(
 def _beyond(series: StoredSeries, floor: Pairs) -> Pairs:
     """The series' dimensions that its scrape's records do not all share."""
     known = series.beyond
-    if known is None or known[0] is not floor:
-        known = series.beyond = (floor, series.dimension_set - floor)
-    return known[1]
+    if known is not None and known[0] is floor and known[1] is not None:
+        return known[1]
+    extra = series.dimension_set - floor
+    series.beyond = (floor, extra)
+    return extra
+
+
+def _scrape_floor(scrape: Sequence[Record]) -> Pairs:
+    """The (name, value) pairs on every record of a scrape, as one object per set (``_interned``).
+
+    A series remembers the last such set it held (``StoredSeries.beyond``): a target's scrapes
+    share the same one, so most records are known to hold it without a look at their dimensions.
+    """
+    floor = _interned(scrape[0].series.dimension_set & scrape[-1].series.dimension_set)
+    for series in map(_series, scrape):
+        known = series.beyond
+        if known is not None and known[0] is floor:
+            continue
+        if not floor <= series.dimension_set:
+            floor = _interned(floor & series.dimension_set)
+        if known is None or known[0] is not floor:
+            series.beyond = (floor, None)
+    return floor
 
 
 # Scrapes of one target share the same dimensions: one object for them lets ``_beyond`` compare
@@ -403,6 +423,7 @@ def _common_dimensions(
 
 
 _dimension_set = operator.attrgetter("series.dimension_set")
+_series = operator.itemgetter(0)
 
 
 _size = operator.attrgetter("series.size")

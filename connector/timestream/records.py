@@ -7,6 +7,7 @@ what cannot be stored is counted with its reason before any call; ``calls`` grou
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ class StoredSeries:
     size: int
     dimension_set: frozenset[tuple[str, str]] = field(init=False, compare=False, repr=False)
     fragments: dict[Hashable, str] = field(init=False, compare=False, repr=False, default_factory=dict)
-    beyond: tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]] | None = field(
+    beyond: tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]] | None] | None = field(
         init=False, compare=False, repr=False, default=None
     )
     _specials: dict[str, StoredSeries] = field(init=False, compare=False, repr=False, default_factory=dict)
@@ -203,6 +204,7 @@ def _series_base(labels: Sequence[tuple[str, str]]) -> StoredSeries | str:
     if not metric:
         return "series without a metric name (__name__)"
     measure, needs_name_dimension = schema.measure_name(metric)
+    measure = sys.intern(measure)  # one object per metric: sorting and grouping compare identities
     if needs_name_dimension or not dimensions:
         dimensions.append((schema.NAME_DIMENSION, metric))
     dimensions.sort()

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from connector.timestream import schema
 from connector.timestream.calls import _call, plan_calls
-from connector.timestream.records import Record, record, translate
+from connector.timestream.records import Record, SeriesCache, record, translate
 from prompb import remote_pb2
 from tests.helpers import STALE_NAN, float_bits, write_request
 
@@ -400,3 +400,27 @@ def test_moving_records_into_room_keeps_calls_within_the_record_limit() -> None:
         calls = plan_calls(records, per_call)
         assert all(len(c.records) <= per_call for c in calls)
         assert sorted(_fields(r) for c in calls for r in c.records) == sorted(map(_fields, records))
+
+
+def test_what_a_scrape_shares_is_worked_out_again_when_its_series_meet_other_company() -> None:
+    """Series remember the shared pairs of their last scrape; a scrape of different company must not trust that."""
+
+    def scrape(names_with_x: dict[str, bool], time_ms: int) -> list[Record]:
+        pairs = []
+        for name, with_x in names_with_x.items():
+            labels = [("__name__", name), ("job", "j"), ("n", name), *([("x", "1")] if with_x else [])]
+            pairs.append((sorted(labels), [(time_ms, 1.0)]))
+        return translate(series(*pairs), cache).records
+
+    cache = SeriesCache()
+    for time_ms, shape in enumerate(
+        [
+            {f"d{k:02d}": False for k in range(25)},  # these never have x
+            {f"a{k:02d}": True for k in range(25)},  # these all have x: x is shared
+            {"a00": True, **{f"d{k:02d}": False for k in range(20)}, "z": True},  # first and last have x
+        ]
+    ):
+        records = scrape(shape, 1000 * (time_ms + 1))
+        for call in plan_calls(records):
+            held = frozenset.intersection(*(r.series.dimension_set for r in call.records))
+            assert frozenset(call.common_dimensions) == held
