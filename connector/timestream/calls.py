@@ -114,7 +114,8 @@ def plan_calls(records: Sequence[Record], per_call: int = schema.MAX_RECORDS_PER
     cut just below a KiB boundary of billed bytes where that keeps them at least half full:
     Timestream rounds each call up to whole KiB.
     """
-    ordered = sorted(records, key=_grouping_key)
+    ordered = sorted(records, key=_measure)
+    ordered.sort(key=_time)  # stable: by time, then measure (two sorts on plain keys cost less than tuples)
     calls: list[WriteCall] = []
     small: list[Record] = []
     for scrape in _same_time_runs(ordered):
@@ -269,17 +270,31 @@ def _label_groups(
     leave the mixed calls when that bills less, as a metric's do (``_records_for_own_calls``).
     """
     groups: list[_Group] = []
-    beyond = [_beyond(record.series, floor) for record in mixed]
-    carrying = [i for i, extra in enumerate(beyond) if extra]  # most records have nothing beyond
-    counts = Counter(chain.from_iterable(beyond))
+    holding: dict[Pairs, list[int]] = {}  # the records' distinct sets of pairs beyond the floor -> their indexes
+    for i, record in enumerate(mixed):
+        extra = _beyond(record.series, floor)
+        if extra:
+            holding.setdefault(extra, []).append(i)
+    counts: Counter[tuple[str, str]] = Counter()
+    for extra, at in holding.items():
+        for pair in extra:
+            counts[pair] += len(at)
     weights = {pair: (count - 1) * (len(pair[0]) + len(pair[1])) for pair, count in counts.items() if count > 1}
     leaving: set[int] = set()
     for pair in sorted(weights, key=weights.__getitem__, reverse=True)[:_MAX_LABEL_GROUPS]:
-        chosen = [i for i in carrying if pair in beyond[i] and i not in leaving]
+        chosen: list[int] = []
+        sets = []  # the members' distinct sets beyond the floor: what they all share is in each
+        for extra, at in holding.items():
+            if pair in extra:
+                staying = [i for i in at if i not in leaving]
+                if staying:
+                    chosen += staying
+                    sets.append(extra)
         if len(chosen) < 2:
             continue
+        chosen.sort()  # back in the mixed records' (measure) order
         members = [mixed[i] for i in chosen]
-        common = _common_dimensions(members, floor)
+        common = floor | frozenset.intersection(*sets)
         shared = TIME_BYTES + _dimension_bytes(common)
         taken, kib, mixed_bytes = _records_for_own_calls(members, scrape_shared, shared, per_call)
         if not taken:  # labels that would save fewer bytes seldom pay: stop looking
@@ -296,7 +311,7 @@ def _beyond(series: StoredSeries, floor: Pairs) -> Pairs:
     known = series.beyond
     if known is not None and known[0] is floor and known[1] is not None:
         return known[1]
-    extra = series.dimension_set - floor
+    extra = _interned(series.dimension_set - floor)  # one object per set: records are grouped by it
     series.beyond = (floor, extra)
     return extra
 
