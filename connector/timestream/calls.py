@@ -51,13 +51,13 @@ class WriteCall:
         parts: list[str] = []
         append = parts.append
         if self.common_time_ms is None:
-            for record in self.records:
-                prefix = record.series.fragments.get(layout) or _fragment(record.series, layout, shared, with_measure)
-                append(f'{prefix}{record.value}","Time":"{record.time_ms}"}}')
+            for series, time_ms, value in self.records:
+                prefix = series.fragments.get(layout) or _fragment(series, layout, shared, with_measure)
+                append(f'{prefix}{value}","Time":"{time_ms}"}}')
         else:
-            for record in self.records:
-                prefix = record.series.fragments.get(layout) or _fragment(record.series, layout, shared, with_measure)
-                append(f'{prefix}{record.value}"}}')
+            for series, _, value in self.records:
+                prefix = series.fragments.get(layout) or _fragment(series, layout, shared, with_measure)
+                append(f'{prefix}{value}"}}')
         return f'{head[:-1]},"Records":[{",".join(parts)}]}}'.encode()
 
     def _head(self, database: str, table: str) -> dict[str, Any]:
