@@ -108,11 +108,13 @@ def _fragment(series: StoredSeries, layout: Hashable, shared: Pairs, with_measur
 def plan_calls(records: Sequence[Record], per_call: int = schema.MAX_RECORDS_PER_CALL) -> list[WriteCall]:
     """Calls of up to ``per_call`` records, cut where billing is cheapest.
 
-    A call never mixes scrapes (timestamps) unless they are tiny, so each call can share its time,
-    ``job``, ``instance`` and external labels. Within a scrape, a metric with enough series gets
-    calls of its own, which share its measure name too (``_records_for_own_calls``). Calls are
-    cut just below a KiB boundary of billed bytes where that keeps them at least half full:
-    Timestream rounds each call up to whole KiB.
+    Calls are planned per scrape (timestamp; tiny scrapes are pooled), so each call can share its
+    time, ``job``, ``instance`` and external labels. Within a scrape, a metric with enough series
+    gets calls of its own, which share its measure name too (``_records_for_own_calls``), and so do
+    metrics that share labels the rest of the scrape lacks (``_label_groups``). Calls are cut just
+    below a KiB boundary of billed bytes where that keeps them at least half full, and the few
+    records still past one move into another call's room (``_shed_overflows``): Timestream rounds
+    each call up to whole KiB.
     """
     ordered = sorted(records, key=_measure)
     ordered.sort(key=_time)  # stable: by time, then measure (two sorts on plain keys cost less than tuples)
