@@ -71,6 +71,18 @@ class _Framing:
     def on_message_complete(self) -> None:
         self.complete = True
 
+    def status(self) -> int:
+        """The answer's status, once it is complete (the parser is released)."""
+        status: int = self.parser.get_status_code()
+        self.release()
+        return status
+
+    def release(self) -> None:
+        """Let go of the parser, which refers back to this object: both are freed at once, not left
+        to the cycle collector (a pair per call, with the answer they hold)."""
+        with contextlib.suppress(AttributeError):  # released already
+            del self.parser
+
 
 class Connection:
     """A connected (TLS when asked) socket; ``exchange`` may be called again while ``reusable``."""
@@ -113,6 +125,7 @@ class Connection:
         Raises ``TimeoutError`` when the socket stays full past the timeout, ``Broken`` when the
         connection fails; after either the connection is not reusable.
         """
+        self._framing.release()  # unused yet, or left by an answer that failed
         self._framing = _Framing()
         self._answered = False
         try:
@@ -161,9 +174,10 @@ class Connection:
             raise
         if not framing.complete:
             return None
+        status = framing.status()
         if not framing.keep_alive:
             self.close()
-        return Answer(framing.parser.get_status_code(), framing.headers, b"".join(framing.chunks))
+        return Answer(status, framing.headers, b"".join(framing.chunks))
 
     def _tls_buffered(self) -> bool:
         """Whether TLS holds decrypted bytes the socket will not signal as readable."""
@@ -173,6 +187,7 @@ class Connection:
     def close(self) -> None:
         self.reusable = False
         self._sock.close()
+        self._framing.release()
 
 
 class ConnectFailed(Exception):

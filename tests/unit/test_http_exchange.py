@@ -7,6 +7,7 @@ are seen exactly as a client meets them on the wire (answers cut into pieces inc
 from __future__ import annotations
 
 import contextlib
+import gc
 import socket
 import threading
 import time
@@ -98,6 +99,25 @@ def test_a_kept_alive_connection_serves_one_request_after_another(serve) -> None
         assert connection.reusable
     assert server.connections == 1
     assert server.requests == [HEAD + BODY] * 2
+
+
+def test_answered_exchanges_leave_nothing_for_the_cycle_collector(serve) -> None:  # type: ignore[no-untyped-def]
+    """Each call's parser and what it collected are freed as soon as the answer is read."""
+    closing = PLAIN.replace(b"Content-Length", b"Connection: close\r\nContent-Length")
+    kept, closed = _open(serve([PLAIN], [PLAIN], [PLAIN])), _open(serve([closing], close_after=True))
+    kept.exchange(HEAD, BODY)  # the connection's first framing is replaced from here on
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        answers = [kept.exchange(HEAD, BODY) for _ in range(2)] + [closed.exchange(HEAD, BODY)]
+        del answers
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage if type(o).__module__ in ("httptools.parser.parser", __name__)]
+        left += [type(o).__name__ for o in gc.garbage if isinstance(o, http_exchange._Framing)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []
 
 
 def test_an_answer_arriving_byte_by_byte_is_read_whole(serve) -> None:  # type: ignore[no-untyped-def]
