@@ -34,8 +34,8 @@ from connector.app import Connector
 from connector.auth import Identity
 from connector.http import Headers
 from connector.prom.write_v1 import decode_write_request
-from connector.timestream.calls import plan_calls
 from connector.timestream.clients import ClientCache
+from connector.timestream.planning import plan_calls
 from connector.timestream.records import translate
 from connector.timestream.writer import Writer
 from connector.write import translate_v1

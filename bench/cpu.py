@@ -61,9 +61,9 @@ from connector.http import Headers
 from connector.prom import snappy
 from connector.prom.write_codec import V2_PROTO, negotiate
 from connector.prom.write_v1 import decode_write_request
-from connector.timestream.calls import plan_calls
 from connector.timestream.clients import ClientCache
 from connector.timestream.http_exchange import Answer
+from connector.timestream.planning import plan_calls
 from connector.timestream.records import SeriesCache
 from connector.timestream.writer import call_parameters
 from connector.write import WriteHandler, translate_v1, v1_series_cache

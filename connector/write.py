@@ -15,8 +15,8 @@ from connector.prom import write_v1
 from connector.prom.write_codec import V2_PROTO, claims_v2, negotiate, written_headers
 from connector.prom.write_v2 import SymbolKeys, decode_v2, labels_of
 from connector.timestream import schema
-from connector.timestream.calls import plan_calls
 from connector.timestream.clients import ClientCache
+from connector.timestream.planning import plan_calls
 from connector.timestream.records import SeriesCache, Translation, translate
 from connector.timestream.writer import Writer
 from prompb import write_raw_pb2

@@ -27,9 +27,10 @@ from connector.backfill.summary import Part, Totals
 from connector.backfill.target import Target
 from connector.backfill.windows import Window
 from connector.prom.series import Series
-from connector.timestream.calls import WriteCall, plan_calls
+from connector.timestream.calls import WriteCall
 from connector.timestream.errors import Kind
 from connector.timestream.metering import formula_write_units
+from connector.timestream.planning import plan_calls
 from connector.timestream.records import HISTOGRAMS_NOT_STORED, SeriesCache, translate
 from connector.timestream.writer import Writer, WriteResult
 

@@ -14,7 +14,7 @@ from bench import billing, coldstart, cpu, latency, memory, report, server
 from bench.__main__ import main
 from bench.common import Row, Section, formula_write_units, repeated_calls
 from bench.store import StoreProcess
-from connector.timestream.calls import plan_calls
+from connector.timestream.planning import plan_calls
 from connector.timestream.records import record
 
 

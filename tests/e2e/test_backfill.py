@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.timestream.calls import plan_calls
+from connector.timestream.planning import plan_calls
 from connector.timestream.records import SeriesCache, translate
 from emulator.server import EmbeddedTimestream
 from emulator.testing import boto3_clients

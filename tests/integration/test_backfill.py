@@ -27,8 +27,8 @@ from connector.backfill.windows import Window
 from connector.config import Settings
 from connector.prom.chunked import SAMPLES, STREAMED_XOR_CHUNKS
 from connector.server import ConnectorServer
-from connector.timestream.calls import plan_calls
 from connector.timestream.clients import ClientCache
+from connector.timestream.planning import plan_calls
 from connector.timestream.records import SeriesCache, translate
 from connector.timestream.writer import Writer
 from emulator.server import EmbeddedTimestream

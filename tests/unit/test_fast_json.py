@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.timestream import fast_json
-from connector.timestream.calls import plan_calls
+from connector.timestream.planning import plan_calls
 from connector.timestream.records import Record, StoredSeries, record
 from connector.timestream.writer import call_parameters
 

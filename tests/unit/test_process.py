@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from connector import handler, process
-from connector.timestream.calls import plan_calls
+from connector.timestream.planning import plan_calls
 from connector.timestream.records import translate
 from tests.helpers import captured_writes
 

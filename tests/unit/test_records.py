@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.timestream import schema
-from connector.timestream.calls import _call, plan_calls
+from connector.timestream.calls import call_of as _call
+from connector.timestream.planning import plan_calls
 from connector.timestream.records import Record, SeriesCache, record, translate
 from prompb import remote_pb2
 from tests.helpers import STALE_NAN, float_bits, write_request
@@ -173,7 +174,7 @@ def _captured_requests() -> list[list[Record]]:
 
 def test_calls_mix_scrapes_only_where_that_saves_a_kib(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A scrape's calls share its time; a few of its records join another scrape's call only to bill less."""
-    from connector.timestream import calls as planner
+    from connector.timestream import planning as planner
 
     def unshed(records: list[Record]) -> list:  # type: ignore[type-arg]
         with monkeypatch.context() as patch:
@@ -281,7 +282,7 @@ _PAIRS = st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.sampled_from(["1", 
 @given(st.lists(st.frozensets(_PAIRS, max_size=6), min_size=1, max_size=12), st.data())
 def test_common_dimensions_are_exactly_the_pairs_on_every_record(sets: list[frozenset], data: st.DataObject) -> None:
     """Whatever the first and last records share, and whatever part of the answer is given as known."""
-    from connector.timestream.calls import _common_dimensions
+    from connector.timestream.calls import common_dimensions as _common_dimensions
 
     records = [record(tuple(sorted(s)), "m", 1, "1.0") for s in sets]
     truth = frozenset.intersection(*(r.series.dimension_set for r in records))
@@ -331,10 +332,10 @@ def test_a_shared_label_on_few_records_stays_in_the_mixed_calls() -> None:
 
 
 def test_label_groups_bill_less_on_captured_traffic(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from connector.timestream import calls
+    from connector.timestream import planning
 
     with_groups = sum(_units(plan_calls(records)) for records in _captured_requests())
-    monkeypatch.setattr(calls, "_label_groups", lambda mixed, *_: ([], mixed))
+    monkeypatch.setattr(planning, "_label_groups", lambda mixed, *_: ([], mixed))
     without = sum(_units(plan_calls(records)) for records in _captured_requests())
     assert with_groups < without
 

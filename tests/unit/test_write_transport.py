@@ -20,9 +20,9 @@ from botocore.stub import Stubber
 
 from connector.auth import Identity
 from connector.config import Settings
-from connector.timestream.calls import plan_calls
 from connector.timestream.clients import ClientCache
 from connector.timestream.errors import Kind, classify
+from connector.timestream.planning import plan_calls
 from connector.timestream.records import record
 from connector.timestream.write_transport import TransportWriteClient
 from connector.timestream.writer import call_parameters

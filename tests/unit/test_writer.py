@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from connector.timestream.calls import plan_calls
 from connector.timestream.errors import Kind
+from connector.timestream.planning import plan_calls
 from connector.timestream.records import record
 from connector.timestream.writer import Writer
 
