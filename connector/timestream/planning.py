@@ -164,10 +164,14 @@ def _metric_groups(
     mixed: list[Record] = []
     start = 0
     for count in Counter(map(_measure, scrape)).values():  # in the scrape's (measure) order
+        if count == 1:  # one record never pays for a call of its own
+            mixed.append(scrape[start])
+            start += 1
+            continue
         metric = scrape[start : start + count]
         start += count
-        # One record, or a few under a KiB, never pays for a call of its own.
-        if count > 1 and sum(map(_size, metric)) - count * scrape_shared > KIB:
+        # A few under a KiB never pay for a call of their own either.
+        if sum(map(_size, metric)) - count * scrape_shared > KIB:
             common = common_dimensions(metric, floor)
             shared = TIME_BYTES + utf8_len(metric[0].series.measure) + dimension_bytes(common)
             taken, kib, mixed_bytes = _records_for_own_calls(metric, scrape_shared, shared, per_call)
@@ -198,10 +202,10 @@ def _label_groups(
         extra = _beyond(record.series, floor)
         if extra:
             holding.setdefault(extra, []).append(i)
-    counts: Counter[tuple[str, str]] = Counter()
+    counts: dict[tuple[str, str], int] = {}
     for extra, at in holding.items():
         for pair in extra:
-            counts[pair] += len(at)
+            counts[pair] = counts.get(pair, 0) + len(at)
     weights = {pair: (count - 1) * (len(pair[0]) + len(pair[1])) for pair, count in counts.items() if count > 1}
     leaving: set[int] = set()
     for pair in sorted(weights, key=weights.__getitem__, reverse=True)[:_MAX_LABEL_GROUPS]:
