@@ -238,7 +238,7 @@ def _beyond(series: StoredSeries, floor: Pairs) -> Pairs:
     known = series.beyond
     if known is not None and known[0] is floor and known[1] is not None:
         return known[1]
-    extra = _interned(series.dimension_set - floor)  # one object per set: records are grouped by it
+    extra = _interned(series.dimension_set - floor, _EXTRAS)  # one object per set: records are grouped by it
     series.beyond = (floor, extra)
     return extra
 
@@ -262,17 +262,19 @@ def _scrape_floor(scrape: Sequence[Record]) -> Pairs:
 
 
 # Scrapes of one target share the same dimensions: one object for them lets ``_beyond`` compare
-# identities. Bounded: floors are as many as targets, and a hostile sender could vary them.
+# identities. Floors are as many as targets, sets beyond them up to one per series; both bounded,
+# as a hostile sender could vary them (a cleared table costs look-ups again, never a wrong answer).
 _FLOORS: dict[Pairs, Pairs] = {}
-_MAX_FLOORS = 4096
+_EXTRAS: dict[Pairs, Pairs] = {}
+_MAX_INTERNED = 65_536
 
 
-def _interned(floor: Pairs) -> Pairs:
-    known = _FLOORS.get(floor)
+def _interned(pairs: Pairs, table: dict[Pairs, Pairs] = _FLOORS) -> Pairs:
+    known = table.get(pairs)
     if known is None:
-        if len(_FLOORS) >= _MAX_FLOORS:
-            _FLOORS.clear()
-        known = _FLOORS[floor] = floor
+        if len(table) >= _MAX_INTERNED:
+            table.clear()
+        known = table[pairs] = pairs
     return known
 
 
