@@ -182,7 +182,7 @@ def _metric_groups(
     return groups, mixed
 
 
-# Label groups tried per scrape: each one costs a pass over the mixed records.
+# Label groups tried per scrape: each one costs a pass over the records' distinct sets of labels.
 _MAX_LABEL_GROUPS = 4
 
 
@@ -361,10 +361,6 @@ def _kib_cut(records: Sequence[Record], start: int, end: int, shared: int, minim
 
 
 _EMPTY = WriteCall(records=(), common_dimensions=(), common_time_ms=None, common_measure=None)
-
-
-def _billed_kib(call: WriteCall) -> int:
-    return -(-billed_bytes(call) // KIB)
 
 
 _dimension_set = operator.attrgetter("series.dimension_set")
