@@ -17,7 +17,7 @@ from connector.prom.write_v2 import SymbolKeys, decode_v2, labels_of
 from connector.timestream import schema
 from connector.timestream.clients import ClientCache
 from connector.timestream.planning import plan_calls
-from connector.timestream.records import SeriesCache, Translation, translate
+from connector.timestream.records import SeriesCache, Translation, translate, translate_encoded
 from connector.timestream.writer import Writer
 from prompb import write_raw_pb2
 
@@ -73,17 +73,18 @@ class WriteHandler:
         return written_headers(0, v2=claims_v2(request.headers))
 
 
-def v1_series_cache(size: int = 20_000) -> SeriesCache:
-    """A cache of 1.0 series keyed by their labels' raw encodings: it decodes a label set once."""
-    return SeriesCache(size, write_v1.labels_of)
-
-
 _V1_KEYS = write_v1.RawLabelKeys(MAX_LABELS)
 
 
-def translate_v1(message: write_raw_pb2.WriteRequest, cache: SeriesCache | None = None) -> Translation:
+def v1_series_cache(size: int = 20_000) -> SeriesCache:
+    """A cache of 1.0 series keyed by their labels' raw encodings: it decodes a label set once."""
+    return SeriesCache(size, _V1_KEYS.labels_of)
+
+
+def translate_v1(message: write_raw_pb2.EncodedWriteRequest, cache: SeriesCache | None = None) -> Translation:
     """The records of a decoded 1.0 request; ``cache`` from ``v1_series_cache`` (None: a fresh one)."""
-    return translate(message.timeseries, cache or v1_series_cache(), _V1_KEYS)
+    cache = cache or v1_series_cache()
+    return translate_encoded(message.timeseries, cache, write_v1.split_series, write_v1.parse_series, _V1_KEYS)
 
 
 def _refused(translation: Translation, v2: bool) -> Counter[str]:

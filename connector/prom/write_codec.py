@@ -7,7 +7,7 @@ decoder also refuses a body that carries the other schema's top-level fields.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from google.protobuf.unknown_fields import UnknownFieldSet
@@ -70,19 +70,18 @@ def refuse_foreign_fields(message: Any, foreign: frozenset[int], other: str, dec
         )
 
 
-def check_counts(message: Any, size: int) -> None:
+def check_counts(series: int, size: int, count_samples: Callable[[], int]) -> None:
     """413 for more series or samples than one request may carry (Prometheus drops such a batch).
 
     A sample takes at least two bytes of the protobuf, so a body of ``size`` bytes (decompressed)
     below twice the limit cannot break it and its samples need no counting.
     """
     advice = "lower queue_config.max_samples_per_send"
-    series = len(message.timeseries)
     if series > MAX_SERIES_PER_REQUEST:
         raise PayloadTooLarge(f"{series} series in one request, above the limit of {MAX_SERIES_PER_REQUEST}: {advice}")
     if size < _MIN_SAMPLE_BYTES * MAX_SAMPLES_PER_REQUEST:
         return
-    samples = sum(len(ts.samples) for ts in message.timeseries)
+    samples = count_samples()
     if samples > MAX_SAMPLES_PER_REQUEST:
         raise PayloadTooLarge(
             f"{samples} samples in one request, above the limit of {MAX_SAMPLES_PER_REQUEST}: {advice}"

@@ -1,9 +1,13 @@
-"""Remote write 1.0 bodies (``prometheus.WriteRequest``), read with each label left encoded.
+"""Remote write 1.0 bodies (``prometheus.WriteRequest``), read with each series left encoded.
 
-A series is keyed by its labels' raw protobuf encodings (``prompb/write_raw.proto``): a tuple of
-bytes built in C, so a warm process finds a series Prometheus resent without decoding any label
-into strings. The labels are decoded on a series-cache miss only. The wire format is the one of
-``prompb/remote.proto``; the ``prometheus.WriteRequest`` classes stay the reference in tests.
+Prometheus encodes every sample as a series of its own: the label fields, then one ``Sample``
+field. Such a series is split at that tail (``split_series``): the bytes before it key the series
+cache and only the sample is parsed, so a warm process reads a series Prometheus resent without
+decoding a label. Any other series is parsed whole (``parse_series``) and keyed by its labels' raw
+encodings, a tuple of bytes built in C. Labels are decoded on a series-cache miss only, where a
+split key is also proved to hold label fields alone (``RawLabelKeys.labels_of``). The wire format
+is the one of ``prompb/remote.proto``; the ``prometheus.WriteRequest`` classes stay the reference
+in tests.
 """
 
 from __future__ import annotations
@@ -25,19 +29,66 @@ Labels = tuple[tuple[str, str], ...]
 _V2_FIELDS = frozenset({4, 5})
 
 
-def decode_v1(raw: bytes, limit: int) -> write_raw_pb2.WriteRequest:
-    """The 1.0 request in a snappy body: 413 beyond ``limit``; 400 when corrupt or a 2.0 body."""
-    message, size = body.decode_sized(raw, limit, write_raw_pb2.WriteRequest)
+def decode_v1(raw: bytes, limit: int) -> write_raw_pb2.EncodedWriteRequest:
+    """The 1.0 request in a snappy body, its series still encoded: 413 beyond ``limit``; 400 when
+    corrupt or a 2.0 body. A series that does not parse is found when it is read (``parse_series``)."""
+    message, size = body.decode_sized(raw, limit, write_raw_pb2.EncodedWriteRequest)
     refuse_foreign_fields(message, _V2_FIELDS, V2_PROTO, V1_PROTO)
-    check_counts(message, size)
+    check_counts(len(message.timeseries), size, lambda: _sample_count(message))
     return message
 
 
-def decode_write_request(headers: Mapping[str, str], raw: bytes, limit: int) -> write_raw_pb2.WriteRequest:
+def _sample_count(message: write_raw_pb2.EncodedWriteRequest) -> int:
+    """The samples of every series (for a large body only: it parses them all)."""
+    try:
+        parsed = write_raw_pb2.WriteRequest.FromString(message.SerializeToString())
+    except DecodeError as exc:
+        raise BadRequest(f"body is not a valid {V1_PROTO} protobuf: {exc}") from None
+    return sum(len(series.samples) for series in parsed.timeseries)
+
+
+def decode_write_request(headers: Mapping[str, str], raw: bytes, limit: int) -> write_raw_pb2.EncodedWriteRequest:
     """A remote write 1.0 request; 415 unless its headers say 1.0."""
     if negotiate(headers) != V1_PROTO:
         raise UnsupportedMediaType(f"expected a {V1_PROTO} body (remote write 1.0)")
     return decode_v1(raw, limit)
+
+
+# The tail of a series in Prometheus' encoding: the tag of TimeSeries.samples (field 2, length-
+# delimited), then the Sample's length: 16 with its value (tag 0x09, 8 bytes) and its millisecond
+# timestamp (tag 0x10, a 6-byte varint: the years 2004 to 2248), 7 when the value is 0.0 (omitted).
+_SAMPLES_TAG = 0x12
+_SAMPLE_LENGTHS = (16, 7)
+# A longer series is parsed whole: the label bytes of a split series become a cache key.
+MAX_SPLIT_BYTES = 4096
+
+
+def split_series(encoded: bytes) -> tuple[bytes, write_raw_pb2.Sample] | None:
+    """An encoded series as (the bytes before its last field, the Sample that field holds), if it ends
+    in a Sample of Prometheus' usual lengths; None otherwise.
+
+    Whether those bytes hold label fields alone is the cache's to prove (``RawLabelKeys.labels_of``):
+    a label value can end in bytes that look like a sample, and then they do not.
+    """
+    size = len(encoded)
+    if size > MAX_SPLIT_BYTES:
+        return None
+    for length in _SAMPLE_LENGTHS:
+        start = size - length
+        if start >= 2 and encoded[start - 2] == _SAMPLES_TAG and encoded[start - 1] == length:
+            try:
+                return encoded[: start - 2], _parse_sample(encoded[start:])
+            except DecodeError:
+                return None
+    return None
+
+
+def parse_series(encoded: bytes) -> write_raw_pb2.TimeSeries:
+    """An encoded series read whole; 400 when it does not parse (the body is corrupt)."""
+    try:
+        return _parse_series(encoded)
+    except DecodeError as exc:
+        raise BadRequest(f"body is not a valid {V1_PROTO} protobuf: a series does not parse ({exc})") from None
 
 
 class RawLabelKeys:
@@ -49,6 +100,23 @@ class RawLabelKeys:
 
     def __init__(self, max_labels: int) -> None:
         self._max_labels = max_labels
+
+    def labels_of(self, key: Key | bytes) -> Labels | str | None:
+        """The (name, value) pairs a key stands for, or why that label set is invalid.
+
+        A key of bytes (``split_series``) stands for labels only if those bytes hold complete label
+        fields and nothing else; None if not: that series must be read whole.
+        """
+        if not isinstance(key, bytes):
+            return labels_of(key)
+        try:
+            fields = _parse_series(key)
+        except DecodeError:
+            return None
+        if fields.samples or fields.exemplars or fields.histograms:
+            return None
+        raw_labels = self(fields)
+        return raw_labels if isinstance(raw_labels, str) else labels_of(raw_labels)
 
     def __call__(self, series: Any) -> Key | str:
         labels = series.labels
@@ -84,6 +152,8 @@ def _label(raw: bytes) -> tuple[str, str]:
 
 
 _parse_label = types_pb2.Label.FromString
+_parse_sample = write_raw_pb2.Sample.FromString
+_parse_series = write_raw_pb2.TimeSeries.FromString
 
 
 def _malformed(exc: DecodeError) -> BadRequest:

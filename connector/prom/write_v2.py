@@ -41,7 +41,7 @@ def decode_v2(raw: bytes, limit: int) -> types_pb2.Request:
         raise BadRequest(f"symbols[0] must be the empty string, not {_shown(symbols[0])}: every reference is off")
     if message.timeseries and not symbols:
         raise BadRequest("the request has series but no symbols table: their labels cannot be resolved")
-    check_counts(message, size)
+    check_counts(len(message.timeseries), size, lambda: sum(len(ts.samples) for ts in message.timeseries))
     return message
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from array import array
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -45,7 +46,7 @@ def plan_calls(records: Sequence[Record], per_call: int = schema.MAX_RECORDS_PER
         if len(scrape) < _MIN_SCRAPE_RECORDS:
             small.extend(scrape)
         else:
-            calls.extend(_plan_scrape(scrape, per_call))
+            calls.extend(_scrape_calls(scrape, per_call))
     calls.extend(_split(small, per_call))
     return _shed_overflows(calls, per_call)
 
@@ -117,6 +118,45 @@ def _records_over(call: WriteCall, over: int, billed: int, shared: int) -> Seque
         if over <= 0:
             break
     return leaving
+
+
+class _Layout(NamedTuple):
+    """One call of a scrape's plan, by the positions of its records in the scrape."""
+
+    positions: tuple[int, ...]
+    common_dimensions: tuple[tuple[str, str], ...]
+    common_measure: str | None
+
+
+# A target's scrapes repeat the same series in the same order, and a scrape's plan follows its
+# series alone (their dimensions, measure names and metered sizes, never the values or the time):
+# plans are kept by the identities of a scrape's series, which each entry holds so that no other
+# object can take their ids. Bounded: a sender whose scrapes never repeat costs one key per scrape.
+_PLANS: dict[tuple[int, bytes], tuple[tuple[StoredSeries, ...], list[_Layout]]] = {}
+_MAX_PLANS = 256
+
+
+def _scrape_calls(scrape: Sequence[Record], per_call: int) -> list[WriteCall]:
+    """``_plan_scrape``'s calls, planned once for a scrape of the same series in the same order."""
+    series = tuple(map(_series, scrape))
+    key = (per_call, array("Q", map(id, series)).tobytes())
+    known = _PLANS.get(key)
+    time_ms = scrape[0].time_ms
+    if known is not None:
+        return [
+            WriteCall([scrape[i] for i in layout.positions], layout.common_dimensions, time_ms, layout.common_measure)
+            for layout in known[1]
+        ]
+    calls = _plan_scrape(scrape, per_call)
+    position = {id(record): i for i, record in enumerate(scrape)}
+    layouts = [
+        _Layout(tuple([position[id(record)] for record in call.records]), call.common_dimensions, call.common_measure)
+        for call in calls
+    ]
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    _PLANS[key] = (series, layouts)
+    return calls
 
 
 class _Group(NamedTuple):

@@ -20,8 +20,11 @@ Dimensions = tuple[tuple[str, str], ...]
 Labels = tuple[tuple[str, str], ...]
 # What identifies a series' labels in the cache (1.0: its (name, value) pairs), or why it is invalid.
 SeriesKey = Callable[[Any], Hashable | str]
-# The (name, value) pairs a key stands for, or why that label set is invalid.
-KeyLabels = Callable[[Any], Labels | str]
+# The (name, value) pairs a key stands for, or why that label set is invalid; None: the key does
+# not stand for a label set alone (its series is read whole instead).
+KeyLabels = Callable[[Any], Labels | str | None]
+# An encoded series as (its cache key, its one sample), or None when it must be read whole.
+Split = Callable[[Any], tuple[Hashable, Any] | None]
 HISTOGRAMS_NOT_STORED = "native histograms are not supported by this connector"
 _DOUBLE_BYTES = 8
 TIME_BYTES = 8
@@ -119,24 +122,32 @@ class SeriesCache:
         # A hit without a method call of our own (cleared in place, so this stays the dict's get).
         self.known = self._bases.get
 
-    def base(self, key: Hashable) -> StoredSeries | str:
+    def base(self, key: Hashable) -> StoredSeries | str | None:
+        """What the series of ``key`` shares, or why it is invalid; None if ``key`` names no label set."""
         base = self._bases.get(key)
         if base is None:
+            labels = self._labels_of(key) if self._labels_of else key
+            if labels is None:
+                return None
             if len(self._bases) >= self._size:
                 self._bases.clear()
-            labels = self._labels_of(key) if self._labels_of else key
             base = self._bases[key] = labels if isinstance(labels, str) else _series_base(labels)  # type: ignore[arg-type]
         return base
 
 
-def translate(timeseries: Iterable[Any], cache: SeriesCache | None = None, key: SeriesKey | None = None) -> Translation:
-    """Records for every storable sample of ``timeseries``.
+def translate(
+    timeseries: Iterable[Any],
+    cache: SeriesCache | None = None,
+    key: SeriesKey | None = None,
+    into: Translation | None = None,
+) -> Translation:
+    """Records for every storable sample of ``timeseries`` (added to ``into``, if given).
 
     A series is anything with ``samples`` (each with ``timestamp`` and ``value``), ``histograms`` and
     ``exemplars``. ``key`` names its labels for ``cache``: by default 1.0's ``TimeSeries.labels`` as
     pairs; 2.0 passes its own, with a cache that knows what its keys stand for.
     """
-    result = Translation()
+    result = into if into is not None else Translation()
     append = result.records.append
     isfinite = math.isfinite
     cache = cache or SeriesCache()
@@ -151,6 +162,7 @@ def translate(timeseries: Iterable[Any], cache: SeriesCache | None = None, key: 
         if isinstance(base, str):
             result.invalid[base] += len(series.samples) + len(series.histograms)
             continue
+        assert base is not None, "a series' own key always names its labels"
         for sample in series.samples:
             value = sample.value
             if isfinite(value):
@@ -159,6 +171,39 @@ def translate(timeseries: Iterable[Any], cache: SeriesCache | None = None, key: 
                 append(Record(base.special(value), sample.timestamp, "0.0"))
         if series.histograms:
             result.invalid[HISTOGRAMS_NOT_STORED] += len(series.histograms)
+    return result
+
+
+def translate_encoded(
+    encoded: Iterable[Any], cache: SeriesCache, split: Split, parse: Callable[[Any], Any], key: SeriesKey
+) -> Translation:
+    """``translate`` for series still encoded, as Prometheus sends them: one sample each.
+
+    A series ``split`` cuts into a cache key and its one sample costs a look-up and that sample; one
+    it cannot cut, or whose key the cache does not take for a label set, is ``parse``d and
+    translated whole, in its place.
+    """
+    result = Translation()
+    append = result.records.append
+    isfinite = math.isfinite
+    known, lookup = cache.known, cache.base
+    new_record = tuple.__new__
+    for item in encoded:
+        parts = split(item)
+        if parts is not None:
+            base = known(parts[0]) or lookup(parts[0])
+            if isinstance(base, str):
+                result.invalid[base] += 1
+                continue
+            if base is not None:
+                sample = parts[1]
+                value = sample.value
+                if isfinite(value):
+                    append(new_record(Record, (base, sample.timestamp, repr(value))))
+                else:
+                    append(Record(base.special(value), sample.timestamp, "0.0"))
+                continue
+        translate((parse(item),), cache, key, result)
     return result
 
 

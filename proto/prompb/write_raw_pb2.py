@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16prompb/write_raw.proto\x12\x0eprometheus.raw\"*\n\x06Sample\x12\r\n\x05value\x18\x01 \x01(\x01\x12\x11\n\ttimestamp\x18\x02 \x01(\x03\"l\n\nTimeSeries\x12\x0e\n\x06labels\x18\x01 \x03(\x0c\x12\'\n\x07samples\x18\x02 \x03(\x0b\x32\x16.prometheus.raw.Sample\x12\x11\n\texemplars\x18\x03 \x03(\x0c\x12\x12\n\nhistograms\x18\x04 \x03(\x0c\"V\n\x0cWriteRequest\x12.\n\ntimeseries\x18\x01 \x03(\x0b\x32\x1a.prometheus.raw.TimeSeries\x12\x10\n\x08metadata\x18\x03 \x03(\x0cJ\x04\x08\x02\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16prompb/write_raw.proto\x12\x0eprometheus.raw\"*\n\x06Sample\x12\r\n\x05value\x18\x01 \x01(\x01\x12\x11\n\ttimestamp\x18\x02 \x01(\x03\"l\n\nTimeSeries\x12\x0e\n\x06labels\x18\x01 \x03(\x0c\x12\'\n\x07samples\x18\x02 \x03(\x0b\x32\x16.prometheus.raw.Sample\x12\x11\n\texemplars\x18\x03 \x03(\x0c\x12\x12\n\nhistograms\x18\x04 \x03(\x0c\"V\n\x0cWriteRequest\x12.\n\ntimeseries\x18\x01 \x03(\x0b\x32\x1a.prometheus.raw.TimeSeries\x12\x10\n\x08metadata\x18\x03 \x03(\x0cJ\x04\x08\x02\x10\x03\"A\n\x13\x45ncodedWriteRequest\x12\x12\n\ntimeseries\x18\x01 \x03(\x0c\x12\x10\n\x08metadata\x18\x03 \x03(\x0cJ\x04\x08\x02\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,4 +37,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TIMESERIES']._serialized_end=194
   _globals['_WRITEREQUEST']._serialized_start=196
   _globals['_WRITEREQUEST']._serialized_end=282
+  _globals['_ENCODEDWRITEREQUEST']._serialized_start=284
+  _globals['_ENCODEDWRITEREQUEST']._serialized_end=349
 # @@protoc_insertion_point(module_scope)

@@ -33,3 +33,11 @@ class WriteRequest(_message.Message):
     timeseries: _containers.RepeatedCompositeFieldContainer[TimeSeries]
     metadata: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, timeseries: _Optional[_Iterable[_Union[TimeSeries, _Mapping]]] = ..., metadata: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class EncodedWriteRequest(_message.Message):
+    __slots__ = ("timeseries", "metadata")
+    TIMESERIES_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    timeseries: _containers.RepeatedScalarFieldContainer[bytes]
+    metadata: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, timeseries: _Optional[_Iterable[bytes]] = ..., metadata: _Optional[_Iterable[bytes]] = ...) -> None: ...

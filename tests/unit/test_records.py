@@ -425,3 +425,28 @@ def test_what_a_scrape_shares_is_worked_out_again_when_its_series_meet_other_com
         for call in plan_calls(records):
             held = frozenset.intersection(*(r.series.dimension_set for r in call.records))
             assert frozenset(call.common_dimensions) == held
+
+
+def test_a_scrape_seen_again_is_planned_as_if_for_the_first_time(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Plans are remembered by the scrape's series: the next scrape keeps its own time and values."""
+    from connector.timestream import planning as planner
+
+    planned = []
+    plan_scrape = planner._plan_scrape
+    monkeypatch.setattr(planner, "_plan_scrape", lambda *args: planned.append(1) or plan_scrape(*args))
+
+    def view(calls: list) -> list:  # type: ignore[type-arg]
+        return [
+            ([_fields(r) for r in c.records], c.common_dimensions, c.common_time_ms, c.common_measure) for c in calls
+        ]
+
+    for records in _captured_requests():
+        plan_calls(records)
+        later = [Record(r.series, r.time_ms + 15_000, repr(i / 7)) for i, r in enumerate(records)]
+        before = len(planned)
+        remembered = plan_calls(later)
+        assert len(planned) == before  # no scrape was planned again
+        planner._PLANS.clear()
+        assert view(remembered) == view(plan_calls(later))
+        assert len(planned) > before
+        assert all(len(c.records) <= 7 for c in plan_calls(later, per_call=7))  # a plan for its own limit

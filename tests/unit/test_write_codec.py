@@ -3,7 +3,7 @@ import pytest
 from connector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from connector.prom import snappy
 from connector.prom.write_codec import V1_PROTO, V2_PROTO, negotiate
-from connector.prom.write_v1 import decode_write_request
+from connector.prom.write_v1 import decode_write_request, parse_series
 from tests.helpers import WRITE_HEADERS, v2_body, write_request
 
 
@@ -79,4 +79,4 @@ def test_a_snappy_header_claiming_gigabytes_is_refused_before_decompressing() ->
 def test_valid_body_decodes() -> None:
     raw = write_request([([("__name__", "up"), ("job", "x")], [(7, 2.0)])])
     message = decode_write_request(_headers(), snappy.compress(raw), 1 << 20)
-    assert message.timeseries[0].samples[0].timestamp == 7
+    assert parse_series(message.timeseries[0]).samples[0].timestamp == 7

@@ -11,7 +11,7 @@ from connector.prom.write_v1 import decode_v1
 from connector.timestream.records import Translation, translate
 from connector.write import translate_v1, v1_series_cache
 from prompb import remote_pb2
-from tests.helpers import write_request
+from tests.helpers import STALE_NAN, write_request
 from tests.robustness import wire
 
 LIMIT = 64 << 20
@@ -35,12 +35,33 @@ def _both(raw: bytes, cache_v1: object = None) -> tuple[object, object]:
 @settings(max_examples=300)
 @given(st.lists(st.tuples(label_sets, samples), min_size=1, max_size=5))
 def test_raw_labels_translate_like_decoded_labels(series: list) -> None:  # type: ignore[type-arg]
-    raw = write_request(series)
+    _translates_like_the_reference_cold_and_warm(write_request(series))
+
+
+def _translates_like_the_reference_cold_and_warm(raw: bytes) -> None:
     cache = v1_series_cache()
     reference, once = _both(raw, cache)
     assert once == reference
     _, again = _both(raw, cache)  # the same series again: every label set now from the cache
     assert again == reference
+
+
+# As Prometheus sends: one sample per series, millisecond times of today's six-byte varints, values
+# that are often 0.0 (omitted from the Sample), and staleness markers.
+prometheus_samples = st.lists(
+    st.tuples(
+        st.integers(2**35, 2**42 - 1),
+        st.one_of(st.just(0.0), st.just(-0.0), st.just(float("nan")), st.just(STALE_NAN), st.floats(allow_nan=True)),
+    ),
+    min_size=1,
+    max_size=1,
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(label_sets, prometheus_samples), min_size=1, max_size=6))
+def test_series_split_at_their_sample_translate_like_decoded_ones(series: list) -> None:  # type: ignore[type-arg]
+    _translates_like_the_reference_cold_and_warm(write_request(series))  # warm: found by their label bytes
 
 
 def test_a_series_of_many_empty_labels_keeps_only_what_it_would_store() -> None:
