@@ -41,7 +41,7 @@ class WriteCall:
         A series' own dimensions and measure name depend only on what the call shares, so their JSON
         is kept on the series per call layout; a record adds its value and, if not shared, its time.
         """
-        layout = (frozenset(self.common_dimensions), self.common_measure is None)
+        layout = _layout(frozenset(self.common_dimensions), self.common_measure is None)
         shared, with_measure = layout
         head = _dumps(self._head(database, table))
         parts: list[str] = []
@@ -80,6 +80,23 @@ class WriteCall:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), check_circular=False)
+
+
+# One object per call layout: a series' fragments are then found by identity, where equal layouts
+# of different objects would compare their sets of dimensions on every record. Layouts are as many
+# as a target's calls share different dimensions; bounded like the series' own tables.
+_LAYOUTS: dict[tuple[Pairs, bool], tuple[Pairs, bool]] = {}
+_MAX_LAYOUTS = 65_536
+
+
+def _layout(shared: Pairs, with_measure: bool) -> tuple[Pairs, bool]:
+    layout = (shared, with_measure)
+    known = _LAYOUTS.get(layout)
+    if known is None:
+        if len(_LAYOUTS) >= _MAX_LAYOUTS:
+            _LAYOUTS.clear()
+        known = _LAYOUTS[layout] = layout
+    return known
 
 
 # A series meets few call layouts (usually one: its target's job and instance): more means churn.
