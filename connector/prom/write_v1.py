@@ -12,7 +12,7 @@ in tests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -63,24 +63,33 @@ _SAMPLE_LENGTHS = (16, 7)
 MAX_SPLIT_BYTES = 4096
 
 
-def split_series(encoded: bytes) -> tuple[bytes, write_raw_pb2.Sample] | None:
-    """An encoded series as (the bytes before its last field, the Sample that field holds), if it ends
-    in a Sample of Prometheus' usual lengths; None otherwise.
+def split_series(encoded: Sequence[bytes]) -> Iterator[tuple[bytes | None, write_raw_pb2.Sample | None, bytes]]:
+    """Each encoded series as (the bytes before its last field, the Sample that field holds, the
+    series) if it ends in a Sample of Prometheus' usual lengths, else (None, None, the series).
 
     Whether those bytes hold label fields alone is the cache's to prove (``RawLabelKeys.labels_of``):
-    a label value can end in bytes that look like a sample, and then they do not.
+    a label value can end in bytes that look like a sample, and then they do not. The samples are
+    parsed together: their fields, one after another, are a TimeSeries of samples alone.
     """
-    size = len(encoded)
-    if size > MAX_SPLIT_BYTES:
-        return None
-    for length in _SAMPLE_LENGTHS:
-        start = size - length
-        if start >= 2 and encoded[start - 2] == _SAMPLES_TAG and encoded[start - 1] == length:
-            try:
-                return encoded[: start - 2], _parse_sample(encoded[start:])
-            except DecodeError:
-                return None
-    return None
+    keys: list[bytes | None] = []
+    tails: list[bytes] = []
+    for series in encoded:
+        keys.append(None)
+        size = len(series)
+        if size > MAX_SPLIT_BYTES:
+            continue
+        for length in _SAMPLE_LENGTHS:
+            start = size - length - 2
+            if start >= 0 and series[start] == _SAMPLES_TAG and series[start + 1] == length:
+                keys[-1] = series[:start]
+                tails.append(series[start:])
+                break
+    try:
+        samples = iter(_parse_series(b"".join(tails)).samples)
+    except DecodeError:  # one of them is corrupt: every series is read whole, and that one refused
+        keys = [None] * len(keys)
+    for key, series in zip(keys, encoded, strict=True):
+        yield (None, None, series) if key is None else (key, next(samples), series)
 
 
 def parse_series(encoded: bytes) -> write_raw_pb2.TimeSeries:
@@ -152,7 +161,6 @@ def _label(raw: bytes) -> tuple[str, str]:
 
 
 _parse_label = types_pb2.Label.FromString
-_parse_sample = write_raw_pb2.Sample.FromString
 _parse_series = write_raw_pb2.TimeSeries.FromString
 
 

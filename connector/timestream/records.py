@@ -23,8 +23,9 @@ SeriesKey = Callable[[Any], Hashable | str]
 # The (name, value) pairs a key stands for, or why that label set is invalid; None: the key does
 # not stand for a label set alone (its series is read whole instead).
 KeyLabels = Callable[[Any], Labels | str | None]
-# An encoded series as (its cache key, its one sample), or None when it must be read whole.
-Split = Callable[[Any], tuple[Hashable, Any] | None]
+# Encoded series, each as (its cache key, its one sample, the series), or (None, None, the series)
+# when it must be read whole.
+Split = Callable[[Any], Iterable[tuple[Hashable | None, Any, Any]]]
 HISTOGRAMS_NOT_STORED = "native histograms are not supported by this connector"
 _DOUBLE_BYTES = 8
 TIME_BYTES = 8
@@ -179,31 +180,29 @@ def translate_encoded(
 ) -> Translation:
     """``translate`` for series still encoded, as Prometheus sends them: one sample each.
 
-    A series ``split`` cuts into a cache key and its one sample costs a look-up and that sample; one
-    it cannot cut, or whose key the cache does not take for a label set, is ``parse``d and
-    translated whole, in its place.
+    ``split`` gives each series as (a cache key, its one sample, the series), or (None, None, the
+    series). A split series costs a look-up and its sample; one not split, or whose key the cache
+    does not take for a label set, is ``parse``d and translated whole, in its place.
     """
     result = Translation()
     append = result.records.append
     isfinite = math.isfinite
     known, lookup = cache.known, cache.base
     new_record = tuple.__new__
-    for item in encoded:
-        parts = split(item)
-        if parts is not None:
-            base = known(parts[0]) or lookup(parts[0])
+    for series_key, sample, series in split(encoded):
+        if series_key is not None:
+            base = known(series_key) or lookup(series_key)
             if isinstance(base, str):
                 result.invalid[base] += 1
                 continue
             if base is not None:
-                sample = parts[1]
                 value = sample.value
                 if isfinite(value):
                     append(new_record(Record, (base, sample.timestamp, repr(value))))
                 else:
                     append(Record(base.special(value), sample.timestamp, "0.0"))
                 continue
-        translate((parse(item),), cache, key, result)
+        translate((parse(series),), cache, key, result)
     return result
 
 
