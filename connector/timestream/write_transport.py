@@ -94,6 +94,7 @@ class WriteRecordsTransport:
         self._exchange_many = exchange_many
         self._discovery_lock = threading.Lock()
         self._discovered: tuple[_Endpoint, float] | None = None  # (endpoint, monotonic expiry)
+        self._signing_keys: dict[tuple[str, ...], bytes] = {}  # (secret, day, region, service) -> signing key
 
     def write_records(self, body: bytes) -> dict[str, Any]:
         """The parsed answer to one WriteRecords call; raises what the botocore client would."""
@@ -158,7 +159,7 @@ class WriteRecordsTransport:
                 "User-Agent": self._user_agent,
             },
         )
-        SigV4Auth(self._credentials(), _SIGNING_NAME, self._region).add_auth(request)
+        _DailyKeySigV4Auth(self._credentials(), _SIGNING_NAME, self._region, self._signing_keys).add_auth(request)
         return request.headers
 
     def _pool(self, endpoint: _Endpoint) -> Pool:
@@ -199,6 +200,31 @@ class WriteRecordsTransport:
             self._discovered = None  # the cell moved: ask again on the next call
         exception_class: Any = self._client.exceptions.from_code(code)
         return exception_class(parsed, "WriteRecords")  # type: ignore[no-any-return]
+
+
+class _DailyKeySigV4Auth(SigV4Auth):
+    """botocore's SigV4 signer, with the day's signing key derived once, not on every call.
+
+    The key (four chained HMACs) depends only on the secret, the date, the region and the service;
+    ``keys`` holds one identity's (one transport's) current one. A rotated secret or a new day
+    derives it again. The canonical request and everything else are botocore's own.
+    """
+
+    def __init__(self, credentials: Any, service_name: str, region_name: str, keys: dict[tuple[str, ...], bytes]):
+        super().__init__(credentials, service_name, region_name)
+        self._keys = keys
+
+    def signature(self, string_to_sign: str, request: Any) -> str:
+        scope = (request.context["timestamp"][0:8], self._region_name, self._service_name, "aws4_request")
+        secret = self.credentials.secret_key
+        key = self._keys.get((secret, *scope))
+        if key is None:
+            key = f"AWS4{secret}".encode()
+            for part in scope:
+                key = self._sign(key, part)
+            self._keys.clear()  # only the current key is ever needed
+            self._keys[(secret, *scope)] = key
+        return self._sign(key, string_to_sign, hex=True)  # type: ignore[no-any-return]
 
 
 class _SigningRequest:

@@ -224,6 +224,39 @@ def test_the_light_signing_request_signs_exactly_as_botocores_own_request(
     assert ("X-Amz-Security-Token" in light.headers) == (token is not None)
 
 
+def test_the_signing_key_kept_for_the_day_signs_exactly_as_botocores_signer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once per day and secret: a rotated secret, another day or region signs as if derived anew."""
+    import datetime
+
+    from botocore import auth
+    from botocore.credentials import Credentials
+
+    from connector.timestream.write_transport import _DailyKeySigV4Auth, _SigningRequest
+
+    now = [datetime.datetime(2026, 12, 1, 23, 59, 59)]
+    monkeypatch.setattr(auth, "get_current_datetime", lambda: now[0])
+    keys: dict = {}  # type: ignore[type-arg]
+    headers = {"Host": "ingest.example", "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "T"}
+
+    def signed(signer: type, credentials: Credentials, region: str) -> dict[str, str]:
+        request = _SigningRequest("https://ingest.example/", b"{}", dict(headers))
+        extra = (keys,) if signer is _DailyKeySigV4Auth else ()
+        signer(credentials, "timestream", region, *extra).add_auth(request)
+        return request.headers
+
+    first, rotated = Credentials("AKIAKEPTKEY000000001", "first-secret"), Credentials("AKIAKEPTKEY000000001", "new")
+    for credentials, day, region in [
+        (first, now[0], "eu-west-1"),
+        (first, now[0], "eu-west-1"),  # the kept key
+        (rotated, now[0], "eu-west-1"),
+        (rotated, now[0] + datetime.timedelta(seconds=1), "eu-west-1"),  # the next day
+        (rotated, now[0] + datetime.timedelta(seconds=1), "us-east-1"),
+    ]:
+        now[0] = day
+        assert signed(_DailyKeySigV4Auth, credentials, region) == signed(auth.SigV4Auth, credentials, region)
+    assert len(keys) == 1
+
+
 def test_a_header_value_with_a_line_break_is_never_sent() -> None:
     from connector.timestream.write_transport import _request_head
 
