@@ -35,6 +35,11 @@ def decode_v1(raw: bytes, limit: int) -> write_raw_pb2.EncodedWriteRequest:
     message, size = body.decode_sized(raw, limit, write_raw_pb2.EncodedWriteRequest)
     refuse_foreign_fields(message, _V2_FIELDS, V2_PROTO, V1_PROTO)
     check_counts(len(message.timeseries), size, lambda: _sample_count(message))
+    try:
+        for metadata in message.metadata:  # not stored; but a corrupt one is a corrupt body
+            _parse_metadata(metadata)
+    except DecodeError as exc:
+        raise BadRequest(f"body is not a valid {V1_PROTO} protobuf: metadata does not parse ({exc})") from None
     return message
 
 
@@ -93,11 +98,17 @@ def split_series(encoded: Sequence[bytes]) -> Iterator[tuple[bytes | None, write
 
 
 def parse_series(encoded: bytes) -> write_raw_pb2.TimeSeries:
-    """An encoded series read whole; 400 when it does not parse (the body is corrupt)."""
+    """An encoded series read whole; 400 when it, or an exemplar or histogram of it, does not parse
+    (the body is corrupt). Those are counted, not stored, but a corrupt one is a corrupt body."""
     try:
-        return _parse_series(encoded)
+        series = _parse_series(encoded)
+        for exemplar in series.exemplars:
+            _parse_exemplar(exemplar)
+        for histogram in series.histograms:
+            _parse_histogram(histogram)
     except DecodeError as exc:
         raise BadRequest(f"body is not a valid {V1_PROTO} protobuf: a series does not parse ({exc})") from None
+    return series
 
 
 class RawLabelKeys:
@@ -131,16 +142,19 @@ class RawLabelKeys:
         labels = series.labels
         if len(labels) <= self._max_labels:
             return tuple(labels)
-        kept = []
+        kept: list[bytes] = []
+        problem = ""
         for raw in labels:
-            name, value = _label(raw)
+            name, value = _label(raw)  # every label decodes, or the body is malformed
+            if problem:
+                continue
             if not name:
-                return "label with an empty name"
-            if value:
+                problem = "label with an empty name"
+            elif value:
                 kept.append(raw)
                 if len(kept) > self._max_labels:
-                    return f"more than {self._max_labels - 1} labels"
-        return tuple(kept)
+                    problem = f"more than {self._max_labels - 1} labels"
+        return problem or tuple(kept)
 
 
 def labels_of(key: Sequence[bytes]) -> Labels:
@@ -162,6 +176,9 @@ def _label(raw: bytes) -> tuple[str, str]:
 
 _parse_label = types_pb2.Label.FromString
 _parse_series = write_raw_pb2.TimeSeries.FromString
+_parse_exemplar = types_pb2.Exemplar.FromString
+_parse_metadata = types_pb2.MetricMetadata.FromString
+_parse_histogram = types_pb2.Histogram.FromString
 
 
 def _malformed(exc: DecodeError) -> BadRequest:

@@ -130,22 +130,21 @@ class _Layout(NamedTuple):
 
 # A target's scrapes repeat the same series in the same order, and a scrape's plan follows its
 # series alone (their dimensions, measure names and metered sizes, never the values or the time):
-# plans are kept by the identities of a scrape's series, which each entry holds so that no other
-# object can take their ids. Bounded: a sender whose scrapes never repeat costs one key per scrape.
-_PLANS: dict[tuple[int, bytes], tuple[tuple[StoredSeries, ...], list[_Layout]]] = {}
+# plans are kept by the serial numbers of a scrape's series, which no other series ever takes, so
+# a plan holds no series alive. Bounded: a sender whose scrapes never repeat costs a key a scrape.
+_PLANS: dict[tuple[int, bytes], list[_Layout]] = {}
 _MAX_PLANS = 256
 
 
 def _scrape_calls(scrape: Sequence[Record], per_call: int) -> list[WriteCall]:
     """``_plan_scrape``'s calls, planned once for a scrape of the same series in the same order."""
-    series = tuple(map(_series, scrape))
-    key = (per_call, array("Q", map(id, series)).tobytes())
+    key = (per_call, array("Q", map(_serial, scrape)).tobytes())
     known = _PLANS.get(key)
     time_ms = scrape[0].time_ms
     if known is not None:
         return [
             WriteCall([scrape[i] for i in layout.positions], layout.common_dimensions, time_ms, layout.common_measure)
-            for layout in known[1]
+            for layout in known
         ]
     calls = _plan_scrape(scrape, per_call)
     position = {id(record): i for i, record in enumerate(scrape)}
@@ -155,8 +154,11 @@ def _scrape_calls(scrape: Sequence[Record], per_call: int) -> list[WriteCall]:
     ]
     if len(_PLANS) >= _MAX_PLANS:
         _PLANS.clear()
-    _PLANS[key] = (series, layouts)
+    _PLANS[key] = layouts
     return calls
+
+
+_serial = operator.attrgetter("series.serial")
 
 
 class _Group(NamedTuple):

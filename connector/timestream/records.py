@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, count
 from typing import Any, NamedTuple
 
 from connector.timestream import schema
@@ -33,6 +33,7 @@ TIME_BYTES = 8
 _SPECIAL_ROOM = len(schema.SPECIAL_DIMENSION) + 22
 _MAX_LABELS = schema.MAX_DIMENSIONS_PER_RECORD + 1  # the dimensions plus __name__
 _MAX_SPECIALS = 8  # +Inf, -Inf, staleness, NaN and a few NaN payloads per series
+_SERIALS = count(1)
 
 
 @dataclass(slots=True)
@@ -55,6 +56,8 @@ class StoredSeries:
         init=False, compare=False, repr=False, default=None
     )
     _specials: dict[str, StoredSeries] = field(init=False, compare=False, repr=False, default_factory=dict)
+    # Never shared by two objects, unlike an id: what a plan remembers series by (``planning``).
+    serial: int = field(init=False, compare=False, repr=False, default_factory=_SERIALS.__next__)
 
     def __post_init__(self) -> None:
         self.dimension_set = frozenset(self.dimensions)

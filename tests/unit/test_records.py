@@ -450,3 +450,14 @@ def test_a_scrape_seen_again_is_planned_as_if_for_the_first_time(monkeypatch) ->
         assert view(remembered) == view(plan_calls(later))
         assert len(planned) > before
         assert all(len(c.records) <= 7 for c in plan_calls(later, per_call=7))  # a plan for its own limit
+
+
+def test_a_remembered_plan_holds_no_series_alive() -> None:
+    """Series live as long as their cache keeps them: plans of scrapes long gone must not pin them."""
+    import sys
+
+    records = _scrape({"http_request_duration_seconds_bucket": 30, "up": 1})
+    held = [sys.getrefcount(r.series) for r in records]
+    plan_calls(records)
+    plan_calls([Record(r.series, r.time_ms + 15_000, r.value) for r in records])  # planned from memory
+    assert [sys.getrefcount(r.series) for r in records] == held

@@ -1,6 +1,7 @@
 """1.0 series read with raw labels translate exactly as the same request read with decoded labels."""
 
 import pytest
+from google.protobuf.message import DecodeError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -93,3 +94,40 @@ def test_more_samples_than_the_limit_is_413_even_when_each_sample_is_empty() -> 
     body = wire.series(wire.label("__name__", "m"), wire.ld(2, b"") * (MAX_SAMPLES_PER_REQUEST + 1))
     with pytest.raises(PayloadTooLarge, match="samples in one request"):
         decode_v1(snappy.compress(body), LIMIT)
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        wire.ld(3, b"\x0a\x05abc"),  # an exemplar whose label overruns it
+        wire.ld(4, b"\x08"),  # a histogram cut inside a varint
+    ],
+)
+def test_a_corrupt_exemplar_or_histogram_makes_the_whole_body_400(corrupt: bytes) -> None:
+    # They are counted, not stored, yet the body is corrupt: Prometheus' own receiver refuses it.
+    good = wire.series(wire.label("__name__", "ok"), wire.sample(1000, 1.0))
+    body = good + wire.series(wire.label("__name__", "m"), wire.sample(1000, 1.0), corrupt)
+    with pytest.raises(DecodeError):
+        remote_pb2.WriteRequest.FromString(body)
+    with pytest.raises(BadRequest, match="does not parse"):
+        translate_v1(decode_v1(snappy.compress(body), LIMIT))
+
+
+def test_corrupt_metadata_makes_the_whole_body_400() -> None:
+    body = wire.series(wire.label("__name__", "ok"), wire.sample(1000, 1.0)) + wire.ld(3, b"\x12\x09short")
+    with pytest.raises(DecodeError):
+        remote_pb2.WriteRequest.FromString(body)
+    with pytest.raises(BadRequest, match="metadata does not parse"):
+        decode_v1(snappy.compress(body), LIMIT)
+
+
+def test_a_label_that_does_not_decode_past_the_stored_ones_still_makes_the_body_400() -> None:
+    # Beyond the labels a series could store, the rest are still read: a broken one is a broken body.
+    many = [wire.label("__name__", "m")] + [wire.label(f"l{i:03d}", "v") for i in range(140)]
+    bad = wire.ld(1, wire.ld(1, b"\xff\xfe"))
+    body = wire.series(wire.label("__name__", "ok"), wire.sample(1000, 1.0))
+    body += wire.series(*many, bad, wire.sample(1000, 1.0))
+    with pytest.raises(DecodeError):
+        remote_pb2.WriteRequest.FromString(body)
+    with pytest.raises(BadRequest, match="label does not decode"):
+        translate_v1(decode_v1(snappy.compress(body), LIMIT))

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from google.protobuf.message import DecodeError
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from connector.errors import BadRequest
@@ -24,7 +24,7 @@ from connector.prom import snappy
 from connector.prom.write_v1 import decode_v1
 from connector.timestream.records import Translation, translate
 from connector.write import translate_v1, v1_series_cache
-from prompb import remote_pb2, types_pb2, write_raw_pb2
+from prompb import remote_pb2, types_pb2
 from tests.helpers import STALE_NAN, captured_writes, write_request
 from tests.robustness import wire
 
@@ -825,24 +825,6 @@ def mutate(fields: list[bytes], field_steps: list[tuple[Any, ...]], byte_steps: 
     return wire.ld(1, payload)
 
 
-def _unread_parts_decode(raw: bytes) -> bool:
-    """Whether every exemplar and histogram decodes: the connector counts them without decoding them, so a
-    corrupt one is a difference of the current design that this corpus leaves out (not the tail's)."""
-    try:
-        message = write_raw_pb2.WriteRequest.FromString(raw)
-    except DecodeError:
-        return True
-    try:
-        for series in message.timeseries:
-            for exemplar in series.exemplars:
-                types_pb2.Exemplar.FromString(exemplar)
-            for histogram in series.histograms:
-                types_pb2.Histogram.FromString(histogram)
-    except DecodeError:
-        return False
-    return True
-
-
 @settings(
     max_examples=1000,
     deadline=None,
@@ -866,7 +848,6 @@ def test_mutated_prometheus_series_translate_like_the_reference_or_both_raise(
     original = b"".join(wire.ld(1, b"".join(fields)) for fields, _, _ in drawn)
     series = [mutate(fields, field_steps, byte_steps) for fields, field_steps, byte_steps in drawn]
     mutated = b"".join(series)
-    assume(_unread_parts_decode(mutated))
     want_original, want_mutated = _reference(original), _reference(mutated)
     event("both raise" if want_mutated == RAISES else "records" if records_of(want_mutated) else "no records")
     prometheus_tail = any(payload_of(s)[-18:-16] == b"\x12\x10" or payload_of(s)[-9:-7] == b"\x12\x07" for s in series)
