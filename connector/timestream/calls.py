@@ -43,7 +43,7 @@ class WriteCall:
         """
         layout = _layout(frozenset(self.common_dimensions), self.common_measure is None)
         shared, with_measure = layout
-        head = _dumps(self._head(database, table))
+        head = self._open_head(database, table)
         parts: list[str] = []
         append = parts.append
         if self.common_time_ms is None:
@@ -54,17 +54,29 @@ class WriteCall:
             for series, _, value in self.records:
                 prefix = series.fragments.get(layout) or _fragment(series, layout, shared, with_measure)
                 append(f'{prefix}{value}"}}')
-        return f'{head[:-1]},"Records":[{",".join(parts)}]}}'.encode()
+        return f'{head},"Records":[{",".join(parts)}]}}'.encode()
 
-    def _head(self, database: str, table: str) -> dict[str, Any]:
+    def _head(self, database: str, table: str, with_time: bool = True) -> dict[str, Any]:
         common: dict[str, Any] = {"MeasureValueType": "DOUBLE", "TimeUnit": "MILLISECONDS"}
         if self.common_dimensions:
             common["Dimensions"] = [{"Name": n, "Value": v} for n, v in self.common_dimensions]
-        if self.common_time_ms is not None:
-            common["Time"] = str(self.common_time_ms)
         if self.common_measure is not None:
             common["MeasureName"] = self.common_measure
+        if with_time and self.common_time_ms is not None:
+            common["Time"] = str(self.common_time_ms)
         return {"DatabaseName": database, "TableName": table, "CommonAttributes": common}
+
+    def _open_head(self, database: str, table: str) -> str:
+        """The body's JSON before its records, the request's object left open: serialized once per
+        table and shared attributes (a target's calls repeat them), with each call's own time."""
+        key = (database, table, self.common_dimensions, self.common_measure)
+        head = _HEADS.get(key)
+        if head is None:
+            if len(_HEADS) >= _MAX_HEADS:
+                _HEADS.clear()
+            head = _HEADS[key] = _dumps(self._head(database, table, with_time=False))[:-2]
+        time = "" if self.common_time_ms is None else f',"Time":"{self.common_time_ms}"'
+        return f"{head}{time}}}"
 
     def _record(self, record: Record, shared: set[tuple[str, str]]) -> dict[str, Any]:
         item: dict[str, Any] = {"MeasureValue": record.value}
@@ -76,6 +88,11 @@ class WriteCall:
         if self.common_time_ms is None:
             item["Time"] = str(record.time_ms)
         return item
+
+
+# Heads without their time, as many as a table's distinct shared attributes: bounded like layouts.
+_HEADS: dict[tuple[str, str, Dimensions, str | None], str] = {}
+_MAX_HEADS = 65_536
 
 
 def _dumps(value: Any) -> str:
