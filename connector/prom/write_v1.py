@@ -130,13 +130,13 @@ class RawLabelKeys:
         if not isinstance(key, bytes):
             return labels_of(key)
         try:
-            fields = _parse_series(key)
-        except DecodeError:
+            fields = _parse_decoded_series(key)  # every label decoded in one parse
+        except DecodeError:  # not fields alone, or one that does not decode: the whole series tells
             return None
-        if fields.samples or fields.exemplars or fields.histograms:
-            return None
-        raw_labels = self(fields)
-        return raw_labels if isinstance(raw_labels, str) else labels_of(raw_labels)
+        labels = fields.labels
+        if fields.samples or fields.exemplars or fields.histograms or len(labels) > self._max_labels:
+            return None  # not labels alone, or more than could be stored (the whole series keeps those)
+        return tuple([(label.name, label.value) for label in labels])
 
     def __call__(self, series: Any) -> Key | str:
         labels = series.labels
@@ -176,6 +176,7 @@ def _label(raw: bytes) -> tuple[str, str]:
 
 _parse_label = types_pb2.Label.FromString
 _parse_series = write_raw_pb2.TimeSeries.FromString
+_parse_decoded_series = types_pb2.TimeSeries.FromString
 _parse_exemplar = types_pb2.Exemplar.FromString
 _parse_metadata = types_pb2.MetricMetadata.FromString
 _parse_histogram = types_pb2.Histogram.FromString

@@ -13,6 +13,7 @@ import operator
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from connector.timestream.records import TIME_BYTES, Dimensions, Record, StoredSeries, utf8_len
@@ -95,6 +96,10 @@ _HEADS: dict[tuple[str, str, Dimensions, str | None], str] = {}
 _MAX_HEADS = 65_536
 
 
+# A JSON string as ``json.dumps`` writes one (ASCII, escaped), without its per-call machinery.
+_string = encode_basestring_ascii
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), check_circular=False)
 
@@ -122,12 +127,12 @@ _MAX_FRAGMENTS = 8
 
 def _fragment(series: StoredSeries, layout: Hashable, shared: Pairs, with_measure: bool) -> str:
     """The JSON of a record of ``series`` up to its value's text: ``{"Dimensions":[...],...,"MeasureValue":"``."""
-    own = [{"Name": n, "Value": v} for n, v in series.dimensions if (n, v) not in shared]
+    own = [f'{{"Name":{_string(n)},"Value":{_string(v)}}}' for n, v in series.dimensions if (n, v) not in shared]
     text = "{"
     if own:
-        text += f'"Dimensions":{_dumps(own)},'
+        text += f'"Dimensions":[{",".join(own)}],'
     if with_measure:
-        text += f'"MeasureName":{_dumps(series.measure)},'
+        text += f'"MeasureName":{_string(series.measure)},'
     text += '"MeasureValue":"'
     if len(series.fragments) >= _MAX_FRAGMENTS:
         series.fragments.clear()
