@@ -59,7 +59,7 @@ class WriteHandler:
         return response
 
     def translate_v1(self, raw: bytes) -> Translation:
-        # The decoded protobuf (~3x the body) is freed on return, before the writes.
+        # The decoded request (its series still encoded) is freed on return, before the writes.
         message = write_v1.decode_v1(raw, self.settings.max_body_bytes)
         return translate_v1(message, self.series)
 

@@ -14,7 +14,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import Any, TypeVar
 
 from connector.timestream.records import TIME_BYTES, Dimensions, Record, StoredSeries, utf8_len
 
@@ -104,21 +104,30 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), check_circular=False)
 
 
+T = TypeVar("T", bound=Hashable)
+_MAX_INTERNED = 65_536
+
+
+def interned(value: T, table: dict[T, T]) -> T:
+    """The one object ``table`` keeps for values equal to ``value``: equal ones then compare by
+    identity. Bounded, as a hostile sender could vary them (a cleared table costs look-ups again,
+    never a wrong answer)."""
+    known = table.get(value)
+    if known is None:
+        if len(table) >= _MAX_INTERNED:
+            table.clear()
+        known = table[value] = value
+    return known
+
+
 # One object per call layout: a series' fragments are then found by identity, where equal layouts
 # of different objects would compare their sets of dimensions on every record. Layouts are as many
-# as a target's calls share different dimensions; bounded like the series' own tables.
+# as a target's calls share different dimensions.
 _LAYOUTS: dict[tuple[Pairs, bool], tuple[Pairs, bool]] = {}
-_MAX_LAYOUTS = 65_536
 
 
 def _layout(shared: Pairs, with_measure: bool) -> tuple[Pairs, bool]:
-    layout = (shared, with_measure)
-    known = _LAYOUTS.get(layout)
-    if known is None:
-        if len(_LAYOUTS) >= _MAX_LAYOUTS:
-            _LAYOUTS.clear()
-        known = _LAYOUTS[layout] = layout
-    return known
+    return interned((shared, with_measure), _LAYOUTS)
 
 
 # A series meets few call layouts (usually one: its target's job and instance): more means churn.

@@ -19,6 +19,7 @@ from connector.timestream.calls import (
     call_of,
     common_dimensions,
     dimension_bytes,
+    interned,
     shared_bytes,
 )
 from connector.timestream.records import TIME_BYTES, Record, StoredSeries, utf8_len
@@ -280,44 +281,33 @@ def _beyond(series: StoredSeries, floor: Pairs) -> Pairs:
     known = series.beyond
     if known is not None and known[0] is floor and known[1] is not None:
         return known[1]
-    extra = _interned(series.dimension_set - floor, _EXTRAS)  # one object per set: records are grouped by it
+    extra = interned(series.dimension_set - floor, _EXTRAS)  # one object per set: records are grouped by it
     series.beyond = (floor, extra)
     return extra
 
 
 def _scrape_floor(scrape: Sequence[Record]) -> Pairs:
-    """The (name, value) pairs on every record of a scrape, as one object per set (``_interned``).
+    """The (name, value) pairs on every record of a scrape, as one object per set (``interned``).
 
     A series remembers the last such set it held (``StoredSeries.beyond``): a target's scrapes
     share the same one, so most records are known to hold it without a look at their dimensions.
     """
-    floor = _interned(scrape[0].series.dimension_set & scrape[-1].series.dimension_set)
+    floor = interned(scrape[0].series.dimension_set & scrape[-1].series.dimension_set, _FLOORS)
     for series in map(_series, scrape):
         known = series.beyond
         if known is not None and known[0] is floor:
             continue
         if not floor <= series.dimension_set:
-            floor = _interned(floor & series.dimension_set)
+            floor = interned(floor & series.dimension_set, _FLOORS)
         if known is None or known[0] is not floor:
             series.beyond = (floor, None)
     return floor
 
 
 # Scrapes of one target share the same dimensions: one object for them lets ``_beyond`` compare
-# identities. Floors are as many as targets, sets beyond them up to one per series; both bounded,
-# as a hostile sender could vary them (a cleared table costs look-ups again, never a wrong answer).
+# identities. Floors are as many as targets, sets beyond them up to one per series (``interned``).
 _FLOORS: dict[Pairs, Pairs] = {}
 _EXTRAS: dict[Pairs, Pairs] = {}
-_MAX_INTERNED = 65_536
-
-
-def _interned(pairs: Pairs, table: dict[Pairs, Pairs] = _FLOORS) -> Pairs:
-    known = table.get(pairs)
-    if known is None:
-        if len(table) >= _MAX_INTERNED:
-            table.clear()
-        known = table[pairs] = pairs
-    return known
 
 
 def _records_for_own_calls(
