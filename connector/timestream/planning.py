@@ -22,10 +22,20 @@ from connector.timestream.calls import (
     interned,
     shared_bytes,
 )
-from connector.timestream.records import TIME_BYTES, Record, StoredSeries, utf8_len
+from connector.timestream.records import TIME_BYTES, Dimensions, Record, StoredSeries, utf8_len
 
 # Records of one timestamp (one scrape) below this count are packed with others into shared calls.
 _MIN_SCRAPE_RECORDS = 20
+
+# What planning reads of a record, each in one C call.
+_series = operator.itemgetter(0)
+_time = operator.attrgetter("time_ms")
+_measure = operator.attrgetter("series.measure")
+_size = operator.attrgetter("series.size")
+_serial = operator.attrgetter("series.serial")
+_dimension_set = operator.attrgetter("series.dimension_set")
+# Scrape first, then metric name: a call of one metric's series can share its measure name too.
+_grouping_key = operator.attrgetter("time_ms", "series.measure")
 
 
 def plan_calls(records: Sequence[Record], per_call: int = schema.MAX_RECORDS_PER_CALL) -> list[WriteCall]:
@@ -125,7 +135,7 @@ class _Layout(NamedTuple):
     """One call of a scrape's plan, by the positions of its records in the scrape."""
 
     positions: tuple[int, ...]
-    common_dimensions: tuple[tuple[str, str], ...]
+    common_dimensions: Dimensions
     common_measure: str | None
 
 
@@ -157,9 +167,6 @@ def _scrape_calls(scrape: Sequence[Record], per_call: int) -> list[WriteCall]:
         _PLANS.clear()
     _PLANS[key] = layouts
     return calls
-
-
-_serial = operator.attrgetter("series.serial")
 
 
 class _Group(NamedTuple):
@@ -342,17 +349,9 @@ def _records_for_own_calls(
     return best[1], best[2], best[3]
 
 
-# Scrape first, then metric name: a call of one metric's series can share its measure name too.
-_grouping_key = operator.attrgetter("time_ms", "series.measure")
-
-
 def _same_time_runs(ordered: Sequence[Record]) -> Iterable[list[Record]]:
     for _, run in groupby(ordered, key=_time):
         yield list(run)
-
-
-_time = operator.attrgetter("time_ms")
-_measure = operator.attrgetter("series.measure")
 
 
 def _split(records: Sequence[Record], per_call: int, floor: Pairs = frozenset()) -> list[WriteCall]:
@@ -374,12 +373,6 @@ def _split(records: Sequence[Record], per_call: int, floor: Pairs = frozenset())
     return calls
 
 
-_series = operator.itemgetter(0)
-
-
-_size = operator.attrgetter("series.size")
-
-
 def _kib_cut(records: Sequence[Record], start: int, end: int, shared: int, minimum: int) -> int:
     """The end of a call starting at ``start`` that stops just below a KiB boundary of billed bytes."""
     sizes = [size - shared for size in map(_size, records[start:end])]
@@ -393,7 +386,3 @@ def _kib_cut(records: Sequence[Record], start: int, end: int, shared: int, minim
 
 
 _EMPTY = WriteCall(records=(), common_dimensions=(), common_time_ms=None, common_measure=None)
-
-
-_dimension_set = operator.attrgetter("series.dimension_set")
-_size = operator.attrgetter("series.size")
